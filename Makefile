@@ -1,0 +1,39 @@
+# Nightshift: `make demo` runs a whole batch on the embedded default; `make test` runs the tests.
+# Both create .venv and install with the committed constraints when it is missing or stale.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-fast lint bench system clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+system:
+	@bash scripts/ensure-system-packages.sh
+
+demo: system $(STAMP)
+	$(PY) -m nightshift demo
+
+test: system $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not e2e and not agentcli" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check dags plugins include tests
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+bench: system $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) var .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Placeholder until the generation issue lands the real nightly batch DAG."""

@@ -1,0 +1,3 @@
+from nightshift.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""Ticket readiness: the spec's "Agent Readiness" checklist and its criteria table.
+
+Required: clear acceptance criteria, no blocking questions, dependencies resolved.
+Recommended: files identified, complexity estimated, test cases defined.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+from pydantic import BaseModel, Field
+
+from nightshift.models import Complexity, Ticket, check_ticket_id
+
+_CHECKBOX = re.compile(r"^\s*[-*+]\s+\[(?P<mark>[ xX])\]\s+(?P<text>.+?)\s*$")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
+_BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?(?P<text>.+?)\s*$")
+_TICKET_REF = re.compile(r"\b[A-Z][A-Z0-9_]{0,19}-[0-9]{1,9}\b")
+
+
+class ReadinessChecklist(BaseModel):
+    """What the ticket's own "Agent Readiness" checklist says; None where a line is absent."""
+
+    present: bool = False
+    acceptance_criteria_clear: bool | None = None
+    no_open_questions: bool | None = None
+    dependencies_checked: bool | None = None
+    dependencies: list[str] | None = None
+    estimated_files: list[str] | None = None
+    complexity: Complexity | None = None
+
+
+class ReadinessReport(BaseModel):
+    ticket: str
+    missing_required: list[str] = Field(default_factory=list)
+    missing_recommended: list[str] = Field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return not self.missing_required
+
+
+def _section(lines: list[str], start: int) -> list[str]:
+    out = []
+    for line in lines[start + 1 :]:
+        if _HEADING.match(line):
+            break
+        out.append(line)
+    return out
+
+
+def find_sections(markdown: str) -> dict[str, list[str]]:
+    """Map each heading (lower-cased) to the lines under it."""
+    lines = markdown.splitlines()
+    sections: dict[str, list[str]] = {}
+    for i, line in enumerate(lines):
+        m = _HEADING.match(line)
+        if m:
+            sections.setdefault(m.group("title").strip().lower().rstrip(":"), _section(lines, i))
+    return sections
+
+
+def bullets(lines: list[str]) -> list[str]:
+    return [m.group("text") for line in lines if (m := _BULLET.match(line))]
+
+
+def section_items(markdown: str, *titles: str) -> list[str]:
+    """Bullet items under the first heading whose title matches one of `titles`."""
+    sections = find_sections(markdown)
+    for title in titles:
+        if title in sections:
+            return bullets(sections[title])
+    return []
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip().strip("`") for part in re.split(r"[,;]", value) if part.strip().strip("`")]
+
+
+def parse_checklist(markdown: str) -> ReadinessChecklist:
+    """Parse the "## Agent Readiness" checklist of a ticket description."""
+    section = find_sections(markdown).get("agent readiness")
+    if section is None:
+        return ReadinessChecklist()
+    result = ReadinessChecklist(present=True)
+    for line in section:
+        m = _CHECKBOX.match(line)
+        if not m:
+            continue
+        checked = m.group("mark") in "xX"
+        text = m.group("text")
+        low = text.lower()
+        key, _, value = text.partition(":")
+        key_low = key.strip().lower()
+        if low.startswith("acceptance criteria"):
+            result.acceptance_criteria_clear = checked
+        elif low.startswith("no open questions") or low.startswith("no blocking questions"):
+            result.no_open_questions = checked
+        elif key_low == "dependencies":
+            result.dependencies_checked = checked
+            refs = _TICKET_REF.findall(value)
+            result.dependencies = [r for r in refs if _safe_id(r)]
+        elif key_low in ("estimated files", "files"):
+            files = _split_list(value)
+            result.estimated_files = files if checked or files else None
+        elif key_low == "complexity":
+            word = value.strip().lower().split("/")[0].strip()
+            if word in ("small", "medium", "large") and "/" not in value:
+                result.complexity = word  # type: ignore[assignment]
+    return result
+
+
+def _safe_id(value: str) -> bool:
+    try:
+        check_ticket_id(value)
+    except ValueError:
+        return False
+    return True
+
+
+def assess(
+    ticket: Ticket,
+    checklist: ReadinessChecklist,
+    resolved_dependencies: Collection[str] = (),
+) -> ReadinessReport:
+    """Apply the criteria table; `resolved_dependencies` are ids done or sequenced earlier in the batch."""
+    report = ReadinessReport(ticket=ticket.id)
+    if not ticket.acceptance_criteria and checklist.acceptance_criteria_clear is not True:
+        report.missing_required.append("acceptance criteria: none found and the checklist does not tick them")
+    elif checklist.acceptance_criteria_clear is False:
+        report.missing_required.append("acceptance criteria: the checklist says they are not clear yet")
+    if ticket.open_questions:
+        report.missing_required.append(
+            "no open questions: " + "; ".join(q[:120] for q in ticket.open_questions[:5])
+        )
+    elif checklist.no_open_questions is False:
+        report.missing_required.append("no open questions: the checklist says questions are still open")
+    unresolved = sorted(d for d in ticket.dependencies if d not in resolved_dependencies)
+    if unresolved:
+        report.missing_required.append("dependencies resolved: waiting on " + ", ".join(unresolved))
+    elif checklist.dependencies_checked is False:
+        report.missing_required.append("dependencies resolved: the checklist says they are not resolved")
+    if not ticket.estimated_files:
+        report.missing_recommended.append("files identified")
+    if ticket.complexity is None:
+        report.missing_recommended.append("complexity estimated")
+    if not ticket.test_cases:
+        report.missing_recommended.append("test cases defined")
+    return report
