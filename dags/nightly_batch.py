@@ -1,1 +1,93 @@
-"""Placeholder until the generation issue lands the real nightly batch DAG."""
+"""
+### Nightshift nightly batch
+
+One run is one batch of the spec: **intake** (17:00) collects `ready-for-agent` tickets and writes the
+manifest; **generation** (from 18:00) runs each ticket C0 → C1 → escalation check → C2 → draft MR, at most
+`parallel_agents` agents at once (pool `nightshift_agents`); **gates** (06:00); **review queue** (08:00).
+
+The grid shows one mapped row per ticket id. Trigger a run by hand with the Params below; clearing or
+retrying any task is safe (every side effect is idempotent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.sdk import Param, dag, task_group
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from nightshift_airflow.operators.batch import (
+    FinishGenerationOperator,
+    GatesOperator,
+    ReviewQueueOperator,
+    StartGenerationOperator,
+)
+from nightshift_airflow.operators.intake import CollectOperator, SequenceOperator, ValidateOperator
+from nightshift_airflow.operators.ticket_steps import (
+    EscalationCheckOperator,
+    ImplementOperator,
+    PlanOperator,
+    PublishOperator,
+    ScopeOperator,
+    TicketDependencySensor,
+)
+from nightshift_airflow.priority import MANIFEST_ORDER
+from nightshift_airflow.sensors.windows import WindowSensor
+
+AGENTS_POOL = "nightshift_agents"
+INTAKE_TIMETABLE = CronTriggerTimetable("0 17 * * 1-5", timezone="UTC")
+AGENT_STEP = {"pool": AGENTS_POOL, "weight_rule": MANIFEST_ORDER, "execution_timeout": dt.timedelta(hours=3)}
+
+
+@dag(
+    dag_id="nightshift_nightly_batch",
+    # The demo and end-to-end tests trigger runs by hand; they switch the 17:00 timetable off so that
+    # unpausing does not also start the most recent missed slot.
+    schedule=None if os.environ.get("NIGHTSHIFT_DISABLE_SCHEDULE") else INTAKE_TIMETABLE,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["nightshift", "batch"],
+    default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30), "owner": "nightshift"},
+    params={
+        "ticket_ids": Param([], type="array", items={"type": "string"},
+                            description="Only these ticket ids (empty: every ready ticket)"),
+        "max_tickets": Param(None, type=["null", "integer"], minimum=1, description="Override config max_tickets"),
+        "dry_run": Param(False, type="boolean", description="No pushes, merge requests or tracker writes"),
+        "wait_for_windows": Param(True, type="boolean",
+                                  description="Wait for 18:00 / 06:00 / 08:00 (untick to start at once)"),
+        "batch_id": Param("", type="string", description="Override the batch id (e.g. re-run a batch)"),
+    },
+)
+def nightshift_nightly_batch() -> None:
+    collect = CollectOperator(task_id="intake_collect")
+    validate = ValidateOperator(task_id="intake_validate")
+    manifest = SequenceOperator(task_id="intake_write_manifest")
+    generation_window = WindowSensor(task_id="wait_generation_window", window="generation")
+    start = StartGenerationOperator(task_id="start_generation")
+
+    @task_group(group_id="ticket")
+    def ticket(ticket_id: str) -> None:
+        label = {"map_index_template": "{{ task.ticket_id }}"}
+        deps = TicketDependencySensor(task_id="dependencies", ticket_id=ticket_id, **label)
+        c0 = ScopeOperator(task_id="c0_scope", ticket_id=ticket_id, **AGENT_STEP, **label)
+        c1 = PlanOperator(task_id="c1_plan", ticket_id=ticket_id, **AGENT_STEP, **label)
+        esc = EscalationCheckOperator(task_id="escalation_check", ticket_id=ticket_id, **label)
+        c2 = ImplementOperator(task_id="c2_implement", ticket_id=ticket_id, **AGENT_STEP, **label)
+        mr = PublishOperator(task_id="draft_merge_request", ticket_id=ticket_id, **label)
+        deps >> c0 >> c1 >> esc >> c2 >> mr
+
+    tickets = ticket.expand(ticket_id=start.output)
+    finish = FinishGenerationOperator(task_id="finish_generation", trigger_rule="all_done")
+    gates_window = WindowSensor(task_id="wait_gates_window", window="gates")
+    gates = GatesOperator(task_id="gates")
+    review_window = WindowSensor(task_id="wait_review_window", window="review")
+    review = ReviewQueueOperator(task_id="review_queue")
+
+    collect >> validate >> manifest >> generation_window >> start >> tickets >> finish
+    finish >> gates_window >> gates >> review_window >> review
+
+
+nightshift_nightly_batch()

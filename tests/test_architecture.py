@@ -12,8 +12,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CORE = REPO / "include" / "nightshift"
-FORBIDDEN_IN_CORE = ("airflow", "nightshift_airflow", "standins")
-ALLOWED = {("cli.py", "standins")}  # `python -m nightshift standins` starts the stand-ins for local use
+FORBIDDEN_IN_CORE = ("airflow", "nightshift_airflow", "standins", "nightshift_local")
+ALLOWED = {("cli.py", "standins"), ("cli.py", "nightshift_local")}  # `python -m nightshift standins|demo`
 
 
 def imported_modules(source: str) -> set[str]:

@@ -1,0 +1,225 @@
+"""Batch-wide state derived from small immutable records in the artifact store.
+
+Parallel tasks never read-modify-write a shared file: each event is one record named by what makes
+it unique, and "paused until", "aborted" and a ticket's outcome are derived by reading or listing.
+
+Layout inside the batch folder:
+
+    manifest.yaml                          the batch manifest (status updated by single tasks only)
+    tickets/<ID>/ticket.json               what intake collected (IntakeRecord)
+    tickets/<ID>/started.json              first start of the ticket: its timeout_per_ticket deadline
+    tickets/<ID>/checkpoints/<C>.json      a completed checkpoint's result (resume point)
+    tickets/<ID>/runs/<C>-try<N>/          request, transcript and result evidence of one agent run
+    tickets/<ID>/push.json                 the commit pushed to agent/<ID>
+    tickets/<ID>/outcome.json              the ticket's final state in this batch (TicketOutcome)
+    ratelimits/<ID>-<C>-<K>.json           one record per rate-limit event
+    escalations/<ID>.json                  the escalation queue entry, with C0/C1 context
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+from nightshift.agents.contract import Checkpoint, CheckpointResult
+from nightshift.artifacts import BatchArtifacts
+from nightshift.models import TicketState, check_ticket_id
+
+#: Rate limits a batch survives; the next one aborts it ("If > 3 rate limits, abort batch").
+MAX_RATE_LIMITS = 3
+DEFAULT_RATE_LIMIT_WAIT = dt.timedelta(hours=1)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class TicketStart(BaseModel):
+    ticket_id: str
+    started_at: dt.datetime
+    deadline: dt.datetime
+
+
+class RateLimitEvent(BaseModel):
+    ticket_id: str
+    checkpoint: Checkpoint
+    index: int
+    hit_at: dt.datetime
+    reset_at: dt.datetime
+
+
+class PushRecord(BaseModel):
+    ticket_id: str
+    branch: str
+    sha: str
+    base_branch: str
+    checkpoint_trailer: str  # C2-complete or C2-partial
+
+
+class TicketOutcome(BaseModel):
+    """The final state of a ticket in one batch; intake reads it for carry-over."""
+
+    ticket_id: str
+    batch_id: str
+    state: TicketState
+    reason: str = ""
+    branch: str | None = None
+    merge_request_url: str | None = None
+    merge_request_iid: int | None = None
+    target_branch: str | None = None
+    followup_key: str | None = None
+    remaining_work: list[str] = Field(default_factory=list)
+    finished_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Escalation(BaseModel):
+    """An entry of the morning escalation queue."""
+
+    ticket_id: str
+    batch_id: str
+    reasons: list[str]
+    scope: CheckpointResult | None = None
+    plan: CheckpointResult | None = None
+    ticket_url: str | None = None
+    title: str = ""
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class BatchState:
+    """Reads and writes the records of one batch."""
+
+    def __init__(self, artifacts: BatchArtifacts) -> None:
+        self.artifacts = artifacts
+
+    @staticmethod
+    def _tdir(ticket_id: str) -> str:
+        return f"tickets/{check_ticket_id(ticket_id)}"
+
+    # -- ticket timing ---------------------------------------------------------------------------
+    def start_ticket(self, ticket_id: str, timeout_seconds: int, now: dt.datetime | None = None) -> TicketStart:
+        """Record the first start; later calls (retries) return the first record, so the deadline holds."""
+        path = f"{self._tdir(ticket_id)}/started.json"
+        existing = self.artifacts.read_model(path, TicketStart)
+        if existing is not None:
+            return existing
+        now = now or utcnow()
+        record = TicketStart(ticket_id=ticket_id, started_at=now, deadline=now + dt.timedelta(seconds=timeout_seconds))
+        self.artifacts.write_model(path, record)
+        return record
+
+    def ticket_start(self, ticket_id: str) -> TicketStart | None:
+        return self.artifacts.read_model(f"{self._tdir(ticket_id)}/started.json", TicketStart)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def checkpoint_result(self, ticket_id: str, checkpoint: Checkpoint) -> CheckpointResult | None:
+        return self.artifacts.read_model(
+            f"{self._tdir(ticket_id)}/checkpoints/{checkpoint.value}.json", CheckpointResult
+        )
+
+    def save_checkpoint(self, ticket_id: str, result: CheckpointResult) -> None:
+        self.artifacts.write_model(f"{self._tdir(ticket_id)}/checkpoints/{result.checkpoint.value}.json", result)
+
+    def previous_results(self, ticket_id: str, upto: Checkpoint) -> dict[str, CheckpointResult]:
+        out: dict[str, CheckpointResult] = {}
+        for cp in Checkpoint:
+            if cp == upto:
+                break
+            result = self.checkpoint_result(ticket_id, cp)
+            if result is not None:
+                out[cp.value] = result
+        return out
+
+    def run_dir_name(self, ticket_id: str, checkpoint: Checkpoint, attempt: str) -> str:
+        return f"{self._tdir(ticket_id)}/runs/{checkpoint.value}-{attempt}"
+
+    # -- rate limits ------------------------------------------------------------------------------------
+    def rate_limits(self) -> list[RateLimitEvent]:
+        events = []
+        for name in self.artifacts.list("ratelimits"):
+            if name.endswith(".json"):
+                event = self.artifacts.read_model(f"ratelimits/{name}", RateLimitEvent)
+                if event is not None:
+                    events.append(event)
+        return sorted(events, key=lambda e: (e.hit_at, e.ticket_id))
+
+    def record_rate_limit(
+        self, ticket_id: str, checkpoint: Checkpoint, reset_at: dt.datetime | None, now: dt.datetime | None = None
+    ) -> RateLimitEvent:
+        """One record per event. The index counts this ticket+checkpoint's earlier events, so a new
+        event after a resume is a new record, while the pause check in `paused_until` stops a retried
+        task from calling the agent (and hitting the same limit again) before the reset."""
+        now = now or utcnow()
+        index = sum(1 for e in self.rate_limits() if e.ticket_id == ticket_id and e.checkpoint == checkpoint)
+        event = RateLimitEvent(
+            ticket_id=ticket_id,
+            checkpoint=checkpoint,
+            index=index,
+            hit_at=now,
+            reset_at=reset_at or now + DEFAULT_RATE_LIMIT_WAIT,
+        )
+        self.artifacts.write_model(f"ratelimits/{ticket_id}-{checkpoint.value}-{index}.json", event)
+        return event
+
+    def paused_until(self, now: dt.datetime | None = None) -> dt.datetime | None:
+        """The latest reset time among rate-limit records, if it is still in the future."""
+        now = now or utcnow()
+        latest = max((e.reset_at for e in self.rate_limits()), default=None)
+        return latest if latest is not None and latest > now else None
+
+    def paused_seconds(self, since: dt.datetime, now: dt.datetime | None = None) -> float:
+        """Seconds the batch spent paused after `since` (overlapping pauses counted once). A ticket's
+        timeout_per_ticket does not run while the batch waits for a rate-limit reset."""
+        now = now or utcnow()
+        spans = sorted((max(e.hit_at, since), min(e.reset_at, now)) for e in self.rate_limits())
+        total, end = 0.0, since
+        for start, stop in spans:
+            start = max(start, end)
+            if stop > start:
+                total += (stop - start).total_seconds()
+                end = stop
+        return total
+
+    def deadline(self, ticket_id: str, now: dt.datetime | None = None) -> dt.datetime | None:
+        """The ticket's timeout_per_ticket deadline, moved on by the time the batch was paused."""
+        start = self.ticket_start(ticket_id)
+        if start is None:
+            return None
+        return start.deadline + dt.timedelta(seconds=self.paused_seconds(start.started_at, now))
+
+    def aborted(self) -> bool:
+        return len(self.rate_limits()) > MAX_RATE_LIMITS
+
+    # -- forge --------------------------------------------------------------------------------------------
+    def push_record(self, ticket_id: str) -> PushRecord | None:
+        return self.artifacts.read_model(f"{self._tdir(ticket_id)}/push.json", PushRecord)
+
+    def save_push(self, record: PushRecord) -> None:
+        self.artifacts.write_model(f"{self._tdir(record.ticket_id)}/push.json", record)
+
+    # -- outcomes and escalations ---------------------------------------------------------------------------
+    def outcome(self, ticket_id: str) -> TicketOutcome | None:
+        return self.artifacts.read_model(f"{self._tdir(ticket_id)}/outcome.json", TicketOutcome)
+
+    def save_outcome(self, outcome: TicketOutcome) -> TicketOutcome:
+        """Write the outcome once: a retried task that finds one keeps the first (it is final)."""
+        existing = self.outcome(outcome.ticket_id)
+        if existing is not None:
+            return existing
+        self.artifacts.write_model(f"{self._tdir(outcome.ticket_id)}/outcome.json", outcome)
+        return outcome
+
+    def outcomes(self, ticket_ids: list[str]) -> dict[str, TicketOutcome]:
+        return {t: o for t in ticket_ids if (o := self.outcome(t)) is not None}
+
+    def save_escalation(self, escalation: Escalation) -> None:
+        self.artifacts.write_model(f"escalations/{check_ticket_id(escalation.ticket_id)}.json", escalation)
+
+    def escalations(self) -> list[Escalation]:
+        out = []
+        for name in self.artifacts.list("escalations"):
+            if name.endswith(".json"):
+                item = self.artifacts.read_model(f"escalations/{name}", Escalation)
+                if item is not None:
+                    out.append(item)
+        return out

@@ -1,0 +1,114 @@
+"""Batch-level steps: start and finish generation, the gates placeholder, the review queue.
+
+Each is safe to repeat: status transitions to the current status are no-ops, outcomes are written
+once, and the dashboard is rewritten whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.definitions.context import Context
+
+from nightshift.manifest import dump_manifest
+from nightshift.models import BatchStatus, TicketState, transition_batch
+
+
+class StartGenerationOperator(BaseOperator):
+    """Marks the manifest running and returns the ticket ids to map over (in the manifest's sequence)."""
+
+    ui_color = "#dde8ff"
+
+    def execute(self, context: Context) -> list[str]:
+        from nightshift_airflow.runtime import batch_artifacts, read_manifest
+
+        artifacts = batch_artifacts(context)
+        manifest = read_manifest(artifacts)
+        wanted = [t for t in (context["params"].get("ticket_ids") or []) if t]
+        unknown = sorted(set(wanted) - set(manifest.ticket_ids))
+        if unknown:
+            raise ValueError(f"ticket_ids param: not in batch {manifest.batch_id}: {', '.join(unknown)}")
+        if manifest.status == BatchStatus.PENDING:
+            manifest.status = transition_batch(manifest.status, BatchStatus.RUNNING)
+            artifacts.write_text("manifest.yaml", dump_manifest(manifest))
+        ids = [t for t in manifest.ticket_ids if not wanted or t in wanted]
+        self.log.info("batch %s: %d ticket(s) in sequence: %s", manifest.batch_id, len(ids), ", ".join(ids))
+        return ids
+
+
+class FinishGenerationOperator(BaseOperator):
+    """After every ticket: unfinished tickets get an outcome, the manifest completes or aborts,
+    and the batch's worktrees are removed."""
+
+    ui_color = "#dde8ff"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from nightshift.config import cached_config
+        from nightshift.generation.state import BatchState, TicketOutcome
+        from nightshift_airflow.runtime import batch_artifacts, read_manifest
+
+        artifacts = batch_artifacts(context)
+        manifest = read_manifest(artifacts)
+        state = BatchState(artifacts)
+        aborted = state.aborted()
+        for ticket_id in manifest.ticket_ids:
+            if state.outcome(ticket_id) is None:
+                outcome = TicketOutcome(
+                    ticket_id=ticket_id, batch_id=manifest.batch_id,
+                    state=TicketState.CARRIED_OVER if aborted else TicketState.FAILED,
+                    reason="batch aborted after more than 3 rate limits" if aborted
+                    else "its task ended without an outcome (see the Airflow task log)",
+                )
+                state.save_outcome(outcome)
+        target = BatchStatus.ABORTED if aborted else BatchStatus.COMPLETED
+        if manifest.status == BatchStatus.PENDING:
+            manifest.status = BatchStatus.RUNNING
+        manifest.status = transition_batch(manifest.status, target) if manifest.status != BatchStatus.REVIEWED \
+            else manifest.status
+        artifacts.write_text("manifest.yaml", dump_manifest(manifest))
+        self._cleanup(cached_config(), manifest.batch_id)
+        counts: dict[str, int] = {}
+        for outcome in state.outcomes(manifest.ticket_ids).values():
+            counts[outcome.state.value] = counts.get(outcome.state.value, 0) + 1
+        self.log.info("batch %s %s: %s", manifest.batch_id, manifest.status.value, counts)
+        return {"status": manifest.status.value, "counts": counts}
+
+    @staticmethod
+    def _cleanup(config: Any, batch_id: str) -> None:
+        from pathlib import Path
+
+        from nightshift_airflow.runtime import _workspaces
+
+        _workspaces(str(Path(config.workdir) / "workspaces" / batch_id), config.agent.min_free_disk_mb).cleanup_batch()
+
+
+class GatesOperator(BaseOperator):
+    """Stage 3 (06:00). The automated gates are their own issue; until it lands this task only says so."""
+
+    ui_color = "#f0f0f0"
+
+    def execute(self, context: Context) -> None:
+        self.log.warning("gates stage: not implemented yet (tests, lint, scans, quality scores come with the "
+                         "gates issue); MR scores stay 'pending-gates'")
+
+
+class ReviewQueueOperator(BaseOperator):
+    """Stage 4 (08:00): writes the reviewer dashboard (text) to the batch folder and the task log."""
+
+    ui_color = "#e2f7e2"
+
+    def execute(self, context: Context) -> str:
+        from nightshift.generation.state import BatchState
+        from nightshift.review.dashboard import render_dashboard, rows_from_outcomes
+        from nightshift_airflow.runtime import batch_artifacts, read_manifest
+
+        artifacts = batch_artifacts(context)
+        manifest = read_manifest(artifacts)
+        state = BatchState(artifacts)
+        titles = {t.id: t.title or "" for t in manifest.tickets}
+        text = render_dashboard(manifest.batch_id, len(manifest.tickets),
+                                rows_from_outcomes(state.outcomes(manifest.ticket_ids), titles), state.escalations())
+        artifacts.write_text("review/dashboard.txt", text + "\n")
+        self.log.info("\n%s", text)
+        return f"{artifacts.url}/review/dashboard.txt"

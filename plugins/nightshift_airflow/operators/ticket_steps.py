@@ -1,0 +1,160 @@
+"""Operators for one ticket's generation steps. Each is a thin shell over nightshift.generation.flow:
+it asks the flow for a Decision and turns it into Airflow's terms (return, skip, fail, defer)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from airflow.sdk import BaseOperator, BaseSensorOperator
+from airflow.sdk.definitions.context import Context
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from nightshift.agents.contract import Checkpoint
+from nightshift.generation import flow
+from nightshift.generation.flow import Decision, GenerationContext
+from nightshift_airflow.links import MergeRequestLink, TicketLink
+from nightshift_airflow.triggers.batch_state import RateLimitPauseTrigger, TicketDependencyTrigger
+
+
+class _TicketStep:
+    """Shared by every per-ticket operator: resolve the batch, act on a Decision."""
+
+    ticket_id: str
+
+    def _generation(self, context: Context) -> GenerationContext:
+        from nightshift_airflow.runtime import generation_context  # built at run time, never at parse time
+
+        return generation_context(context)
+
+    def _act(self, decision: Decision, gen: GenerationContext, context: Context) -> Any:
+        log = self.log  # type: ignore[attr-defined]
+        if decision.reason:
+            log.info("%s: %s", self.ticket_id, decision.reason)
+        if decision.action == "skip":
+            raise AirflowSkipException(decision.reason)
+        if decision.action == "fail":
+            raise AirflowFailException(decision.reason)
+        if decision.action == "defer":
+            self.defer(  # type: ignore[attr-defined]
+                trigger=RateLimitPauseTrigger(gen.state.artifacts.store.url, gen.batch_id,
+                                              poll_seconds=_poll(gen, "pause")),
+                method_name="resume_after_pause",
+            )
+        if decision.action == "wait":
+            self.defer(  # type: ignore[attr-defined]
+                trigger=TicketDependencyTrigger(gen.state.artifacts.store.url, gen.batch_id, self.ticket_id,
+                                                decision.data.get("waiting", []),
+                                                poll_seconds=_poll(gen, "dependency")),
+                method_name="resume_after_dependencies",
+            )
+        return decision.data or None
+
+
+def _poll(gen: GenerationContext, kind: str) -> float:
+    from nightshift.config import cached_config
+
+    cfg = cached_config().generation
+    return cfg.pause_poll_seconds if kind == "pause" else cfg.dependency_poll_seconds
+
+
+class TicketDependencySensor(_TicketStep, BaseSensorOperator):
+    """Waits, deferred and holding no worker or pool slot, until the ticket's dependencies finish.
+    If one did not complete, the ticket is skipped with the reason and carried over."""
+
+    template_fields = ("ticket_id",)
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, ticket_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ticket_id = ticket_id
+
+    def poke(self, context: Context) -> bool:
+        return flow.dependency_decision(self._generation(context), self.ticket_id).action != "wait"
+
+    def execute(self, context: Context) -> Any:
+        gen = self._generation(context)
+        return self._act(flow.dependency_decision(gen, self.ticket_id), gen, context)
+
+    def resume_after_dependencies(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        return self.execute(context)
+
+
+class CheckpointOperator(_TicketStep, BaseOperator):
+    """Runs one agent checkpoint in the sandbox, or resumes from its recorded result."""
+
+    checkpoint: ClassVar[Checkpoint]
+    template_fields = ("ticket_id",)
+
+    def __init__(self, *, ticket_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ticket_id = ticket_id
+
+    def execute(self, context: Context) -> Any:
+        gen = self._generation(context)
+        decision = flow.before_checkpoint(gen, self.ticket_id, self.checkpoint)
+        if decision.action == "continue":
+            ti = context["ti"]
+            attempt = f"try{ti.try_number}-{int(time.time())}"
+            decision = flow.run_checkpoint(gen, self.ticket_id, self.checkpoint, attempt)
+        return self._act(decision, gen, context)
+
+    def resume_after_pause(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        return self.execute(context)
+
+
+class ScopeOperator(CheckpointOperator):
+    """C0: understand the scope and identify the files."""
+
+    checkpoint = Checkpoint.C0
+    ui_color = "#fff4d6"
+
+
+class PlanOperator(CheckpointOperator):
+    """C1: plan the approach and identify risks."""
+
+    checkpoint = Checkpoint.C1
+    ui_color = "#ffe9c2"
+
+
+class ImplementOperator(CheckpointOperator):
+    """C2: implement and test; the pipeline commits and pushes agent/<ticket-id>."""
+
+    checkpoint = Checkpoint.C2
+    ui_color = "#ffd9a8"
+
+
+class EscalationCheckOperator(_TicketStep, BaseOperator):
+    """After C1: queue the ticket for the morning when a human must decide; the batch moves on."""
+
+    template_fields = ("ticket_id",)
+    ui_color = "#fde2e2"
+
+    def __init__(self, *, ticket_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ticket_id = ticket_id
+
+    def execute(self, context: Context) -> Any:
+        gen = self._generation(context)
+        return self._act(flow.escalation_decision(gen, self.ticket_id), gen, context)
+
+
+class PublishOperator(_TicketStep, BaseOperator):
+    """Upserts the draft merge request (and the follow-up ticket of a partial result)."""
+
+    template_fields = ("ticket_id",)
+    operator_extra_links = (MergeRequestLink(), TicketLink())
+    ui_color = "#e2f7e2"
+
+    def __init__(self, *, ticket_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ticket_id = ticket_id
+
+    def execute(self, context: Context) -> Any:
+        gen = self._generation(context)
+        decision = flow.publish(gen, self.ticket_id)
+        ti = context["ti"]
+        entry = gen.manifest.ticket(self.ticket_id)
+        ti.xcom_push(key="merge_request_url", value=decision.data.get("merge_request_url") or "")
+        ti.xcom_push(key="ticket_url", value=entry.url or "")
+        return self._act(decision, gen, context)

@@ -1,0 +1,101 @@
+"""Builds the core's GenerationContext for a running task: config, artifact store, agent runner,
+workspaces, and the forge and trackers through the Airflow hooks (so credentials come from Connections)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from airflow.sdk.definitions.context import Context
+
+from nightshift.agents.contract import Limits
+from nightshift.agents.runner import build_runner
+from nightshift.agents.workspace import WorkspaceManager
+from nightshift.artifacts import ArtifactStore, BatchArtifacts
+from nightshift.config import NightshiftConfig, cached_config
+from nightshift.forge.git import GitAuth
+from nightshift.generation.flow import GenerationContext, Repository
+from nightshift.generation.state import BatchState
+from nightshift.intake.records import IntakeRecord
+from nightshift.manifest import parse_manifest
+from nightshift.models import BatchManifest, ManifestTicket, Ticket, check_ticket_id
+from nightshift.trackers.base import Tracker
+from nightshift_airflow.batch import batch_id_from_context
+
+
+def batch_artifacts(context: Context, config: NightshiftConfig | None = None) -> BatchArtifacts:
+    config = config or cached_config()
+    return ArtifactStore(config.artifacts_url).batch(batch_id_from_context(context))
+
+
+def read_manifest(artifacts: BatchArtifacts) -> BatchManifest:
+    text = artifacts.read_text("manifest.yaml")
+    if text is None:
+        raise RuntimeError(f"batch {artifacts.batch_id}: no manifest.yaml at {artifacts.url}; run intake first")
+    return parse_manifest(text, source=f"{artifacts.url}/manifest.yaml")
+
+
+def read_record(artifacts: BatchArtifacts, ticket_id: str) -> IntakeRecord:
+    record = artifacts.read_model(f"tickets/{check_ticket_id(ticket_id)}/ticket.json", IntakeRecord)
+    if record is None:
+        raise RuntimeError(f"batch {artifacts.batch_id}: ticket {ticket_id} has no intake record")
+    return record
+
+
+@lru_cache(maxsize=8)
+def _workspaces(root: str, min_free_mb: int) -> WorkspaceManager:
+    return WorkspaceManager(Path(root), min_free_mb=min_free_mb)
+
+
+def generation_context(context: Context) -> GenerationContext:
+    from nightshift_airflow.hooks.gitlab import GitLabHook
+
+    config = cached_config()
+    artifacts = batch_artifacts(context, config)
+    manifest = read_manifest(artifacts)
+    params = context.get("params") or {}
+    gitlab = GitLabHook(gitlab_conn_id=config.forge.gitlab_conn_id)
+    token = gitlab.get_connection(gitlab.gitlab_conn_id).password or ""
+    auth = GitAuth(token=token) if token else None
+    projects: dict[str, Repository] = {}
+
+    def repository(entry: ManifestTicket) -> Repository:
+        path = entry.repository
+        if not path:
+            raise RuntimeError(f"ticket {entry.id}: no repository in the manifest (intake routing)")
+        if path not in projects:
+            project = gitlab.get_conn().projects.get(path)
+            projects[path] = Repository(path=path, git_url=project.http_url_to_repo,
+                                        default_branch=project.default_branch or config.forge.default_branch,
+                                        auth=auth)
+        return projects[path]
+
+    trackers: dict[str, Tracker] = {}
+
+    def tracker(ticket: Ticket) -> Tracker | None:
+        if ticket.source not in ("jira", "gitlab"):
+            return None
+        if ticket.source not in trackers:
+            if ticket.source == "jira":
+                from nightshift_airflow.hooks.jira import JiraHook
+
+                trackers["jira"] = JiraHook().get_tracker()
+            else:
+                trackers["gitlab"] = gitlab.get_tracker([])
+        return trackers[ticket.source]
+
+    agent = config.agent
+    return GenerationContext(
+        manifest=manifest,
+        state=BatchState(artifacts),
+        runner=build_runner(agent),
+        workspaces=_workspaces(str(Path(config.workdir) / "workspaces" / manifest.batch_id), agent.min_free_disk_mb),
+        record=lambda ticket_id: read_record(artifacts, ticket_id),
+        repository=repository,
+        forge=lambda repo: gitlab.get_forge(repo.path),
+        tracker=tracker,
+        policy=config.generation.escalation,
+        limits=Limits(timeout_seconds=agent.checkpoint_timeout_seconds),
+        dry_run=bool(params.get("dry_run", False)),
+        labels=config.forge.labels,
+    )

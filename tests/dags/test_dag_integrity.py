@@ -1,0 +1,57 @@
+"""Every DAG imports, serialises (catches unregistered timetables and priority strategies), carries
+tags and retries, and parses quickly."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    started = time.perf_counter()
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    print(f"\nDAG folder parsed in {time.perf_counter() - started:.2f}s ({len(bag.dags)} DAGs)")
+    return bag
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "nightshift_nightly_batch" in dagbag.dags
+
+
+def test_every_dag_serialises(dagbag):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    for dag_id, dag in dagbag.dags.items():
+        data = DagSerialization.to_dict(dag)
+        again = DagSerialization.from_dict(data)
+        assert again.dag_id == dag_id
+        assert set(again.task_ids) == set(dag.task_ids)
+
+
+def test_tags_and_retries(dagbag):
+    for dag in dagbag.dags.values():
+        assert dag.tags, f"{dag.dag_id} has no tags"
+        for task in dag.tasks:
+            assert task.retries >= 2, f"{dag.dag_id}.{task.task_id} retries={task.retries}"
+
+
+def test_shape_of_the_nightly_batch(dagbag):
+    dag = dagbag.dags["nightshift_nightly_batch"]
+    ticket_steps = ["ticket.dependencies", "ticket.c0_scope", "ticket.c1_plan", "ticket.escalation_check",
+                    "ticket.c2_implement", "ticket.draft_merge_request"]
+    for earlier, later in zip(ticket_steps, ticket_steps[1:], strict=False):
+        assert later in dag.get_task(earlier).downstream_task_ids
+    for step in ("ticket.c0_scope", "ticket.c1_plan", "ticket.c2_implement"):
+        assert dag.get_task(step).pool == "nightshift_agents"
+    for step in ("ticket.dependencies", "ticket.escalation_check", "ticket.draft_merge_request"):
+        assert dag.get_task(step).pool != "nightshift_agents"
+    assert dag.get_task("finish_generation").trigger_rule == "all_done"
+    assert set(dag.params.keys()) >= {"ticket_ids", "max_tickets", "dry_run", "wait_for_windows"}

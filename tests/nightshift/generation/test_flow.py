@@ -1,0 +1,311 @@
+"""The per-ticket flow against real git (a local bare remote) with a fake agent, forge and tracker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from nightshift.agents.contract import (
+    Checkpoint,
+    CheckpointResult,
+    ImplementResult,
+    PlanResult,
+    ScopeResult,
+)
+from nightshift.artifacts import ArtifactStore
+from nightshift.generation import flow
+from nightshift.generation.flow import GenerationContext, Repository
+from nightshift.generation.state import MAX_RATE_LIMITS, BatchState
+from nightshift.intake.records import IntakeRecord
+from nightshift.manifest import parse_manifest
+from nightshift.models import Ticket, TicketState
+
+NOW = dt.datetime(2026, 1, 5, 18, 0, tzinfo=dt.UTC)
+
+
+def git(*args, cwd=None):
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    git("init", "-q", "-b", "main", cwd=seed)
+    (seed / "app.py").write_text("x = 1\n")
+    git("add", "-A", cwd=seed)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init", cwd=seed)
+    bare = tmp_path / "remote.git"
+    git("clone", "-q", "--bare", str(seed), str(bare))
+    return bare
+
+
+@dataclass
+class CloneWorkspaces:
+    root: Path
+    created: list[tuple[str, str]] = field(default_factory=list)
+
+    def create(self, repo_url: str, ticket_id: str, base_ref: str, branch: str) -> Path:
+        path = self.root / ticket_id
+        self.created.append((ticket_id, base_ref))
+        if not path.exists():
+            git("clone", "-q", repo_url, str(path))
+            git("checkout", "-q", "-B", branch, f"origin/{base_ref}", cwd=path)
+        return path
+
+    def remove(self, ticket_id: str) -> None:
+        subprocess.run(["rm", "-rf", str(self.root / ticket_id)], check=True)
+
+
+@dataclass
+class ScriptedRunner:
+    """Answers per (ticket, checkpoint) from a queue; C2 writes a file into the workspace."""
+
+    answers: dict[tuple[str, Checkpoint], list[CheckpointResult]]
+    calls: list[tuple[str, Checkpoint]] = field(default_factory=list)
+
+    def run(self, request, run_dir, *, deadline_monotonic=None):
+        key = (request.ticket.id, request.checkpoint)
+        self.calls.append(key)
+        (run_dir / "transcript.txt").write_text(f"ran {key}\n")
+        queue = self.answers.get(key) or [ok(request.checkpoint)]
+        result = queue.pop(0) if len(queue) > 1 else queue[0]
+        if request.checkpoint == Checkpoint.C2 and result.status in ("ok", "partial"):
+            Path(request.workspace, f"{request.ticket.id}.txt").write_text("done\n")
+        return result
+
+
+def ok(cp: Checkpoint, **kw) -> CheckpointResult:
+    extra = {Checkpoint.C0: {"scope": ScopeResult(summary="s", files=["app.py"])},
+             Checkpoint.C1: {"plan": PlanResult(plan="p", risks=["r"])},
+             Checkpoint.C2: {"implementation": ImplementResult(summary="add thing", bullets=["Add thing"])}}[cp]
+    return CheckpointResult(checkpoint=cp, status="ok", **{**extra, **kw})
+
+
+@dataclass
+class FakeMR:
+    iid: int
+    web_url: str
+
+
+@dataclass
+class FakeForge:
+    mrs: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def upsert_draft_mr(self, source_branch, target_branch, title, description, labels):
+        self.mrs[source_branch] = (target_branch, description)
+        iid = list(self.mrs).index(source_branch) + 1
+        return FakeMR(iid=iid, web_url=f"http://forge/mr/{iid}")
+
+    def upsert_note(self, mr_iid, marker_key, body):
+        return 1
+
+
+@dataclass
+class FakeTracker:
+    name: str = "fake"
+    comments: dict[str, str] = field(default_factory=dict)
+    labels: list[tuple[str, list[str]]] = field(default_factory=list)
+    followups: dict[str, str] = field(default_factory=dict)
+
+    def comment_once(self, key, marker, body):
+        self.comments[marker] = body
+        return marker
+
+    def ensure_labels(self, key, add, remove=()):
+        self.labels.append((key, add))
+
+    def create_followup_once(self, original_key, marker, title, body):
+        return self.followups.setdefault(marker, f"FU-{len(self.followups) + 1}")
+
+
+MANIFEST = """batch_id: "2026-01-05-overnight"
+created_at: "2026-01-05T18:00:00Z"
+config: {max_tickets: 10, timeout_per_ticket: 30m, parallel_agents: 2}
+tickets:
+  - {id: "P-1", priority: high, complexity: small, estimated_files: ["app.py"], dependencies: [], repository: "g/app"}
+  - {id: "P-2", priority: medium, complexity: small, estimated_files: ["app.py"], dependencies: ["P-1"], repository: "g/app"}
+"""
+
+
+@pytest.fixture
+def make_ctx(tmp_path, remote):
+    def build(answers=None, manifest=MANIFEST, clock=lambda: NOW):
+        m = parse_manifest(manifest)
+        state = BatchState(ArtifactStore(f"file://{tmp_path}/artifacts").batch(m.batch_id))
+        runner = ScriptedRunner(answers or {})
+        tracker = FakeTracker()
+        forge = FakeForge()
+        records = {t.id: IntakeRecord(ticket=Ticket(id=t.id, title=f"title {t.id}", source="jira",
+                                                    complexity=t.complexity, estimated_files=t.estimated_files),
+                                      source="jira", tracker_key=t.id) for t in m.tickets}
+        ctx = GenerationContext(
+            manifest=m, state=state, runner=runner, workspaces=CloneWorkspaces(tmp_path / "ws"),
+            record=records.__getitem__, repository=lambda e: Repository(path="g/app", git_url=str(remote)),
+            forge=lambda repo: forge, tracker=lambda t: tracker, clock=clock,
+        )
+        return ctx, runner, forge, tracker
+    return build
+
+
+def run_ticket(ctx, ticket_id):
+    """Drive one ticket through the steps the DAG runs, stopping at the first non-continue decision."""
+    steps = [lambda: flow.dependency_decision(ctx, ticket_id)]
+    for cp in (Checkpoint.C0, Checkpoint.C1):
+        steps += [lambda cp=cp: flow.before_checkpoint(ctx, ticket_id, cp),
+                  lambda cp=cp: flow.run_checkpoint(ctx, ticket_id, cp, "try1")]
+    steps += [lambda: flow.escalation_decision(ctx, ticket_id),
+              lambda: flow.before_checkpoint(ctx, ticket_id, Checkpoint.C2),
+              lambda: flow.run_checkpoint(ctx, ticket_id, Checkpoint.C2, "try1"),
+              lambda: flow.publish(ctx, ticket_id)]
+    for step in steps:
+        decision = step()
+        if decision.action != "continue":
+            return decision
+    return decision
+
+
+def test_happy_path_pushes_branch_opens_mr_and_stacks_the_dependent(make_ctx, remote):
+    ctx, runner, forge, _ = make_ctx()
+    assert flow.dependency_decision(ctx, "P-2").action == "wait"
+    assert run_ticket(ctx, "P-1").action == "continue"
+    sha = git("rev-parse", "refs/heads/agent/P-1", cwd=remote)
+    message = git("log", "-1", "--format=%B", sha, cwd=remote)
+    assert message.splitlines()[0] == "feat(P-1): add thing"
+    assert "- Add thing" in message
+    assert message.strip().endswith("Agent: batch-2026-01-05\nCheckpoint: C2-complete\nQuality-Score: pending-gates")
+    assert ctx.state.outcome("P-1").state == TicketState.COMPLETED
+    assert run_ticket(ctx, "P-2").action == "continue"
+    assert forge.mrs["agent/P-2"][0] == "agent/P-1"  # stacked MR targets the dependency's branch
+    assert git("merge-base", "--is-ancestor", sha, "refs/heads/agent/P-2", cwd=remote) == ""
+
+
+def test_rerunning_every_step_repeats_no_side_effect(make_ctx, remote):
+    ctx, runner, forge, _ = make_ctx()
+    run_ticket(ctx, "P-1")
+    calls = list(runner.calls)
+    sha = git("rev-parse", "refs/heads/agent/P-1", cwd=remote)
+    for cp in Checkpoint:
+        assert flow.run_checkpoint(ctx, "P-1", cp, "try2").reason.endswith("resumed")
+    assert flow.publish(ctx, "P-1").action == "continue"
+    assert runner.calls == calls  # no agent run repeated
+    assert git("rev-parse", "refs/heads/agent/P-1", cwd=remote) == sha
+    assert len(forge.mrs) == 1
+
+
+def test_lost_push_record_is_recovered_with_the_lease(make_ctx, remote, tmp_path):
+    ctx, runner, forge, _ = make_ctx()
+    run_ticket(ctx, "P-1")
+    # Simulate a worker dying after the push and before the records were written.
+    batch_dir = tmp_path / "artifacts" / ctx.batch_id / "tickets" / "P-1"
+    for name in ("push.json", "outcome.json", "checkpoints/C2.json"):
+        (batch_dir / name).unlink()
+    ctx.workspaces.remove("P-1")
+    assert flow.run_checkpoint(ctx, "P-1", Checkpoint.C2, "try2").action == "continue"
+    assert flow.publish(ctx, "P-1").action == "continue"
+    assert len(forge.mrs) == 1
+    assert git("rev-list", "--count", "main..refs/heads/agent/P-1", cwd=remote) == "1"
+
+
+def test_foreign_commit_on_the_agent_branch_is_not_overwritten(make_ctx, remote, tmp_path):
+    ctx, *_ = make_ctx()
+    other = tmp_path / "other"
+    git("clone", "-q", str(remote), str(other))
+    (other / "x.txt").write_text("human\n")
+    git("checkout", "-q", "-b", "agent/P-1", cwd=other)
+    git("add", "-A", cwd=other)
+    git("-c", "user.name=h", "-c", "user.email=h@h", "commit", "-qm", "human work", cwd=other)
+    git("push", "-q", "origin", "agent/P-1", cwd=other)
+    with pytest.raises(RuntimeError, match="did not push"):
+        run_ticket(ctx, "P-1")
+
+
+def test_failure_skips_and_carries_over_the_dependent(make_ctx):
+    ctx, *_ = make_ctx({("P-1", Checkpoint.C2): [CheckpointResult(checkpoint=Checkpoint.C2, status="failed",
+                                                                   reason="tests fail")]})
+    decision = run_ticket(ctx, "P-1")
+    assert decision.action == "fail" and "tests fail" in decision.reason
+    assert ctx.state.outcome("P-1").state == TicketState.FAILED
+    dep = flow.dependency_decision(ctx, "P-2")
+    assert dep.action == "skip" and "P-1 failed" in dep.reason
+    assert ctx.state.outcome("P-2").state == TicketState.SKIPPED
+
+
+def test_escalation_is_queued_once_with_context(make_ctx):
+    ctx, runner, forge, tracker = make_ctx({("P-1", Checkpoint.C1): [CheckpointResult(
+        checkpoint=Checkpoint.C1, status="escalate", reason="two valid approaches",
+        plan=PlanResult(plan="either A or B"))]})
+    decision = run_ticket(ctx, "P-1")
+    assert decision.action == "skip" and "two valid approaches" in decision.reason
+    assert (Checkpoint.C2 not in [c for _, c in runner.calls])
+    [esc] = ctx.state.escalations()
+    assert esc.plan.plan.plan == "either A or B" and esc.scope is not None
+    assert flow.escalation_decision(ctx, "P-1").action == "skip"
+    assert len(tracker.comments) == 1 and tracker.labels[0] == ("P-1", ["agent-escalated"])
+    assert ctx.state.outcome("P-1").state == TicketState.ESCALATED
+
+
+def test_partial_result_documents_remaining_work_and_creates_one_followup(make_ctx, remote):
+    ctx, runner, forge, tracker = make_ctx({("P-1", Checkpoint.C2): [CheckpointResult(
+        checkpoint=Checkpoint.C2, status="partial",
+        implementation=ImplementResult(summary="half of it", remaining_work=["wire the API"]))]})
+    run_ticket(ctx, "P-1")
+    flow.publish(ctx, "P-1")
+    assert "- [ ] wire the API" in forge.mrs["agent/P-1"][1]
+    assert "Checkpoint: C2-partial" in git("log", "-1", "--format=%B", "refs/heads/agent/P-1", cwd=remote)
+    assert len(tracker.followups) == 1
+    outcome = ctx.state.outcome("P-1")
+    assert outcome.state == TicketState.PARTIAL and outcome.followup_key == "FU-1"
+
+
+def test_rate_limits_pause_the_batch_and_the_fourth_aborts(make_ctx):
+    clock = {"now": NOW}
+    reset = NOW + dt.timedelta(minutes=10)
+    limited = CheckpointResult(checkpoint=Checkpoint.C0, status="rate_limited", rate_limit_reset_at=reset)
+    ctx, runner, *_ = make_ctx({("P-1", Checkpoint.C0): [limited, limited, limited, limited]},
+                               clock=lambda: clock["now"])
+    decision = flow.run_checkpoint(ctx, "P-1", Checkpoint.C0, "t")
+    assert decision.action == "defer" and decision.until == reset
+    # Another ticket may not start a checkpoint during the pause.
+    assert flow.before_checkpoint(ctx, "P-2", Checkpoint.C0).action == "defer"
+    # A retried task during the pause defers instead of calling the agent again.
+    assert flow.before_checkpoint(ctx, "P-1", Checkpoint.C0).action == "defer"
+    assert len(runner.calls) == 1
+    for n in range(2, MAX_RATE_LIMITS + 2):
+        clock["now"] = reset + dt.timedelta(seconds=n)
+        reset = clock["now"] + dt.timedelta(minutes=10)
+        limited.rate_limit_reset_at = reset
+        assert flow.before_checkpoint(ctx, "P-1", Checkpoint.C0).action == "continue"
+        decision = flow.run_checkpoint(ctx, "P-1", Checkpoint.C0, f"t{n}")
+    assert len(ctx.state.rate_limits()) == MAX_RATE_LIMITS + 1
+    assert decision.action == "skip" and ctx.state.aborted()
+    assert ctx.state.outcome("P-1").state == TicketState.CARRIED_OVER
+    assert flow.dependency_decision(ctx, "P-2").action == "skip"
+    assert ctx.state.outcome("P-2").state == TicketState.CARRIED_OVER
+
+
+def test_resume_after_rate_limit_starts_from_the_last_checkpoint(make_ctx):
+    clock = {"now": NOW}
+    limited = CheckpointResult(checkpoint=Checkpoint.C1, status="rate_limited",
+                               rate_limit_reset_at=NOW + dt.timedelta(seconds=30))
+    ctx, runner, *_ = make_ctx({("P-1", Checkpoint.C1): [limited, ok(Checkpoint.C1)]}, clock=lambda: clock["now"])
+    assert run_ticket(ctx, "P-1").action == "defer"
+    clock["now"] = NOW + dt.timedelta(seconds=31)
+    assert run_ticket(ctx, "P-1").action == "continue"
+    assert runner.calls.count(("P-1", Checkpoint.C0)) == 1
+    assert runner.calls.count(("P-1", Checkpoint.C1)) == 2
+
+
+def test_ticket_timeout_fails_the_ticket(make_ctx):
+    clock = {"now": NOW}
+    ctx, runner, *_ = make_ctx(clock=lambda: clock["now"])
+    assert flow.before_checkpoint(ctx, "P-1", Checkpoint.C0).action == "continue"
+    flow.run_checkpoint(ctx, "P-1", Checkpoint.C0, "t")
+    clock["now"] = NOW + dt.timedelta(minutes=31)
+    decision = flow.before_checkpoint(ctx, "P-1", Checkpoint.C1)
+    assert decision.action == "fail"
+    assert "timed out" in ctx.state.outcome("P-1").reason
