@@ -54,9 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
     show = msub.add_parser("show", help="print the run sequence")
     show.add_argument("file")
     show.set_defaults(func=_manifest_show)
+
+    standins = sub.add_parser("standins", help="serve the GitLab and Jira stand-ins (prints one JSON line)",
+                              add_help=False)
+    standins.set_defaults(func=_standins)
+    demo = sub.add_parser("demo", help="run one whole demo batch through a local Airflow", add_help=False)
+    demo.set_defaults(func=_demo)
     return parser
 
 
+def _standins(args: argparse.Namespace) -> int:
+    from standins.cli import serve  # test doubles: only this command loads them
+
+    return serve(list(args.rest))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from nightshift_local.demo import main as demo_main
+
+    return demo_main(list(args.rest))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, rest = build_parser().parse_known_args(argv)
+    if rest and args.command not in ("standins", "demo"):
+        build_parser().error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     return int(args.func(args))

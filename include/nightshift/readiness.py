@@ -7,7 +7,7 @@ Recommended: files identified, complexity estimated, test cases defined.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +17,10 @@ _CHECKBOX = re.compile(r"^\s*[-*+]\s+\[(?P<mark>[ xX])\]\s+(?P<text>.+?)\s*$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?(?P<text>.+?)\s*$")
 _TICKET_REF = re.compile(r"\b[A-Z][A-Z0-9_]{0,19}-[0-9]{1,9}\b")
+# GitLab issue references: `#12` (same project) or `group/app#12`.
+_GITLAB_REF = re.compile(
+    r"(?<![\w/#])(?:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+)?#[0-9]{1,9}\b"
+)
 
 
 class ReadinessChecklist(BaseModel):
@@ -27,6 +31,8 @@ class ReadinessChecklist(BaseModel):
     no_open_questions: bool | None = None
     dependencies_checked: bool | None = None
     dependencies: list[str] | None = None
+    #: GitLab-style references on the dependencies line (`#12`, `group/app#12`), for intake to map to ids.
+    dependency_refs: list[str] | None = None
     estimated_files: list[str] | None = None
     complexity: Complexity | None = None
 
@@ -101,6 +107,7 @@ def parse_checklist(markdown: str) -> ReadinessChecklist:
             result.dependencies_checked = checked
             refs = _TICKET_REF.findall(value)
             result.dependencies = [r for r in refs if _safe_id(r)]
+            result.dependency_refs = _GITLAB_REF.findall(value)
         elif key_low in ("estimated files", "files"):
             files = _split_list(value)
             result.estimated_files = files if checked or files else None
@@ -123,8 +130,12 @@ def assess(
     ticket: Ticket,
     checklist: ReadinessChecklist,
     resolved_dependencies: Collection[str] = (),
+    dependency_notes: Mapping[str, str] | None = None,
 ) -> ReadinessReport:
-    """Apply the criteria table; `resolved_dependencies` are ids done or sequenced earlier in the batch."""
+    """Apply the criteria table; `resolved_dependencies` are ids done or sequenced earlier in the batch.
+
+    `dependency_notes` says why a dependency is unresolved (e.g. "not done in the tracker").
+    """
     report = ReadinessReport(ticket=ticket.id)
     if not ticket.acceptance_criteria and checklist.acceptance_criteria_clear is not True:
         report.missing_required.append("acceptance criteria: none found and the checklist does not tick them")
@@ -138,8 +149,13 @@ def assess(
         report.missing_required.append("no open questions: the checklist says questions are still open")
     unresolved = sorted(d for d in ticket.dependencies if d not in resolved_dependencies)
     if unresolved:
-        report.missing_required.append("dependencies resolved: waiting on " + ", ".join(unresolved))
-    elif checklist.dependencies_checked is False:
+        notes = dependency_notes or {}
+        report.missing_required.append(
+            "dependencies resolved: waiting on "
+            + ", ".join(f"{d} ({notes[d]})" if d in notes else d for d in unresolved)
+        )
+    elif checklist.dependencies_checked is False and not ticket.dependencies:
+        # With ids listed, intake decides from their state; an unticked box alone is the author's word.
         report.missing_required.append("dependencies resolved: the checklist says they are not resolved")
     if not ticket.estimated_files:
         report.missing_recommended.append("files identified")

@@ -2,7 +2,10 @@
 
 A stand-in keeps state, routes on the raw request path (so `group%2Fproject` arrives as sent), records
 every request in a journal for assertions, and can inject faults: 5xx, "5xx after the object was created"
-(a lost response), 429 with or without Retry-After, latency, and dropped connections.
+(a lost response), 429 with or without Retry-After, latency, and dropped connections (before or after the
+request was handled).
+
+Request bodies may be sent with Content-Length or `Transfer-Encoding: chunked` (git pushes use the latter).
 
 Servers bind to 127.0.0.1 on a free port and run in a daemon thread, so they stop with the test process.
 """
@@ -28,6 +31,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # route parameters, percent-decoded
+    context: dict[str, Any] = field(default_factory=dict)  # set by authenticate(), e.g. the caller's user
 
     def json(self) -> Any:
         if not self.body:
@@ -53,10 +57,11 @@ class Response:
 class HttpError(Exception):
     """Raise from a handler to answer with an error status and a JSON message."""
 
-    def __init__(self, status: int, message: Any) -> None:
+    def __init__(self, status: int, message: Any, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 @dataclass
@@ -65,7 +70,7 @@ class Fault:
 
     method: str
     path_regex: str
-    kind: str  # "status", "status_after" (handle, then answer status), "drop", "latency"
+    kind: str  # "status", "status_after" (handle, then answer status), "drop", "drop_after", "latency"
     status: int = 500
     retry_after: str | None = None
     seconds: float = 0.0
@@ -82,6 +87,7 @@ class JournalEntry:
     status: int
     body: bytes
     at: float
+    headers: dict[str, str] = field(default_factory=dict)  # request headers, lower-case names
 
 
 Handler = Callable[[Request], Response | Any]
@@ -103,6 +109,7 @@ class StandinServer:
         self.lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # wakes handlers sleeping in a latency fault when stopping
         self.base_url = ""
 
     # --- routing -------------------------------------------------------------------------------
@@ -129,7 +136,8 @@ class StandinServer:
             return [
                 e
                 for e in self.journal
-                if (method is None or e.method == method) and (path_regex is None or re.search(path_regex, e.path))
+                if (method is None or e.method == method)
+                and (path_regex is None or re.search(path_regex, e.path))
             ]
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
@@ -162,13 +170,21 @@ class StandinServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; with Nagle on, keep-alive clients wait ~40 ms
+            # for the delayed ACK on every request.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def _handle(self) -> None:
+            def _read_body(self) -> bytes:
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    return _read_chunked(self.rfile)
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                return self.rfile.read(length) if length else b""
+
+            def _handle(self) -> None:
+                body = self._read_body()
                 split = urlsplit(self.path)
                 request = Request(
                     method=self.command,
@@ -179,7 +195,9 @@ class StandinServer:
                 )
                 fault = server._take_fault(self.command, split.path)
                 if fault is not None and fault.kind == "latency":
-                    time.sleep(fault.seconds)
+                    if server._stopping.wait(fault.seconds):
+                        self.close_connection = True  # stopping: answer nothing
+                        return
                     fault = None
                 if fault is not None and fault.kind == "drop":
                     server._record(request, 0)
@@ -192,6 +210,11 @@ class StandinServer:
                                         headers=headers)
                 else:
                     response = server._safe_dispatch(request)
+                    if fault is not None and fault.kind == "drop_after":
+                        server._record(request, 0)  # the object exists, but the client never hears of it
+                        self.close_connection = True
+                        self.connection.close()
+                        return
                     if fault is not None and fault.kind == "status_after":
                         response = Response(status=fault.status, body={"message": f"injected {fault.status}"})
                 server._record(request, response.status)
@@ -216,14 +239,20 @@ class StandinServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
+        self._stopping.clear()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"{self.name}-standin", daemon=True)
+        httpd = self._httpd
+        self._thread = threading.Thread(
+            # A short poll interval makes stop() return in ~50 ms instead of ~0.5 s.
+            target=lambda: httpd.serve_forever(poll_interval=0.05), name=f"{self.name}-standin", daemon=True
+        )
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -242,10 +271,33 @@ class StandinServer:
                 return self.dispatch(request)
         except HttpError as exc:
             body = exc.message if isinstance(exc.message, dict) else {"message": exc.message}
-            return Response(status=exc.status, body=body)
+            return Response(status=exc.status, body=body, headers=dict(exc.headers))
         except (ValueError, KeyError) as exc:
             return Response(status=400, body={"message": f"400 Bad request: {exc}"})
 
     def _record(self, request: Request, status: int) -> None:
         with self.lock:
-            self.journal.append(JournalEntry(request.method, request.raw_path, status, request.body, time.time()))
+            self.journal.append(
+                JournalEntry(request.method, request.raw_path, status, request.body, time.time(),
+                             dict(request.headers))
+            )
+
+
+def _read_chunked(stream: Any, limit: int = 512 * 1024 * 1024) -> bytes:
+    """Read a `Transfer-Encoding: chunked` body (RFC 9112 section 7.1), trailers discarded."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        size_line = stream.readline(1024)
+        if not size_line:
+            raise ConnectionError("connection closed inside a chunked body")
+        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline(8192) not in (b"\r\n", b"\n", b""):
+                pass  # trailer fields
+            return b"".join(parts)
+        total += size
+        if total > limit:
+            raise ValueError("chunked request body too large")
+        parts.append(stream.read(size))
+        stream.readline(8)  # the CRLF after each chunk

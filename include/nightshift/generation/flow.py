@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -48,8 +49,11 @@ class Runner(Protocol):
 
 
 class Workspaces(Protocol):
-    def create(self, repo_url: str, ticket_id: str, base_ref: str, branch: str) -> Path: ...
-    def remove(self, ticket_id: str) -> None: ...
+    """nightshift.agents.workspace.WorkspaceManager."""
+
+    def create(self, repo_url: str, ticket_id: str, base_ref: str, branch: str | None = None, *,
+               batch_id: str) -> Path: ...
+    def remove(self, batch_id: str, ticket_id: str) -> bool: ...
 
 
 class Forge(Protocol):
@@ -68,6 +72,15 @@ class Repository:
     git_url: str
     default_branch: str = "main"
     auth: GitAuth | None = None
+
+    @property
+    def fetch_url(self) -> str:
+        """The URL the workspace mirror fetches from: credentials in it are split off by the
+        WorkspaceManager and never reach the mirror's config or the sandbox."""
+        if self.auth is None or "://" not in self.git_url:
+            return self.git_url
+        scheme, rest = self.git_url.split("://", 1)
+        return f"{scheme}://{quote(self.auth.username)}:{quote(self.auth.token, safe='')}@{rest}"
 
 
 @dataclass
@@ -167,7 +180,7 @@ def _workspace(ctx: GenerationContext, ticket_id: str) -> tuple[Path, Repository
     entry = ctx.manifest.ticket(ticket_id)
     repo = ctx.repository(entry)
     base, target = _base_for(ctx, entry, repo)
-    path = ctx.workspaces.create(repo.git_url, ticket_id, base, agent_branch(ticket_id))
+    path = ctx.workspaces.create(repo.fetch_url, ticket_id, base, agent_branch(ticket_id), batch_id=ctx.batch_id)
     return path, repo, base, target
 
 
@@ -207,7 +220,7 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
                         reason=f"rate limit #{len(ctx.state.rate_limits())}: batch paused until {event.reset_at}")
     if result.status == "failed":
         _finish(ctx, ticket_id, TicketState.FAILED, f"{checkpoint.value} failed: {result.reason}")
-        ctx.workspaces.remove(ticket_id)
+        ctx.workspaces.remove(ctx.batch_id, ticket_id)
         return Decision(action="fail", reason=f"{ticket_id} {checkpoint.value} failed: {result.reason}")
     if checkpoint == Checkpoint.C2:
         if result.status not in ("ok", "partial"):
@@ -216,7 +229,7 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         pushed = _commit_and_push(ctx, ticket_id, workspace, repo, base, result)
         if pushed is None:
             _finish(ctx, ticket_id, TicketState.FAILED, "C2 finished without changing any file")
-            ctx.workspaces.remove(ticket_id)
+            ctx.workspaces.remove(ctx.batch_id, ticket_id)
             return Decision(action="fail", reason=f"{ticket_id}: C2 made no change")
     ctx.state.save_checkpoint(ticket_id, result)
     return Decision(action="continue", reason=f"{checkpoint.value} {result.status}", data={"status": result.status})
@@ -305,7 +318,7 @@ def escalation_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
         tracker.comment_once(key, marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="escalation"), body)
         tracker.ensure_labels(key, add=["agent-escalated"], remove=["ready-for-agent"])
     _finish(ctx, ticket_id, TicketState.ESCALATED, "; ".join(reasons))
-    ctx.workspaces.remove(ticket_id)
+    ctx.workspaces.remove(ctx.batch_id, ticket_id)
     return Decision(action="skip", reason=f"{ticket_id} escalated: {'; '.join(reasons)}")
 
 
@@ -381,7 +394,7 @@ def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
                                                              "draft MR ready"),
                       branch=push.branch, merge_request_url=mr_url, merge_request_iid=mr_iid, target_branch=target,
                       followup_key=followup, remaining_work=remaining)
-    ctx.workspaces.remove(ticket_id)
+    ctx.workspaces.remove(ctx.batch_id, ticket_id)
     return Decision(action="continue", reason=f"{ticket_id} {outcome.state.value}",
                     data={"merge_request_url": outcome.merge_request_url})
 

@@ -80,7 +80,7 @@ class FinishGenerationOperator(BaseOperator):
 
         from nightshift_airflow.runtime import _workspaces
 
-        _workspaces(str(Path(config.workdir) / "workspaces" / batch_id), config.agent.min_free_disk_mb).cleanup_batch()
+        _workspaces(str(Path(config.workdir) / "workspaces"), config.agent.min_free_disk_mb).cleanup_batch(batch_id)
 
 
 class GatesOperator(BaseOperator):

@@ -49,7 +49,8 @@ class CloneWorkspaces:
     root: Path
     created: list[tuple[str, str]] = field(default_factory=list)
 
-    def create(self, repo_url: str, ticket_id: str, base_ref: str, branch: str) -> Path:
+    def create(self, repo_url: str, ticket_id: str, base_ref: str, branch: str | None = None, *,
+               batch_id: str) -> Path:
         path = self.root / ticket_id
         self.created.append((ticket_id, base_ref))
         if not path.exists():
@@ -57,8 +58,9 @@ class CloneWorkspaces:
             git("checkout", "-q", "-B", branch, f"origin/{base_ref}", cwd=path)
         return path
 
-    def remove(self, ticket_id: str) -> None:
+    def remove(self, batch_id: str, ticket_id: str) -> bool:
         subprocess.run(["rm", "-rf", str(self.root / ticket_id)], check=True)
+        return True
 
 
 @dataclass
@@ -204,7 +206,7 @@ def test_lost_push_record_is_recovered_with_the_lease(make_ctx, remote, tmp_path
     batch_dir = tmp_path / "artifacts" / ctx.batch_id / "tickets" / "P-1"
     for name in ("push.json", "outcome.json", "checkpoints/C2.json"):
         (batch_dir / name).unlink()
-    ctx.workspaces.remove("P-1")
+    ctx.workspaces.remove(ctx.batch_id, "P-1")
     assert flow.run_checkpoint(ctx, "P-1", Checkpoint.C2, "try2").action == "continue"
     assert flow.publish(ctx, "P-1").action == "continue"
     assert len(forge.mrs) == 1

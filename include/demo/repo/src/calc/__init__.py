@@ -1,0 +1,1 @@
+"""A tiny calculator package the demo batch works on."""

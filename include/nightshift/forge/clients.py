@@ -1,0 +1,160 @@
+"""The GitLab client, configured once: timeout, bounded retries, capped Retry-After; and error naming.
+
+Retries belong to python-gitlab alone (`retry_transient_errors=True`, `max_retries`): it re-sends after
+5xx, connection errors and 429, sleeping for `Retry-After` when given (else 0.1 s, 0.2 s, 0.4 s, ...).
+Two gaps are closed here rather than by another retry layer: `max_retries` is a per-call argument in
+python-gitlab, so the client subclass applies the policy's bound to every call; and python-gitlab sleeps
+for whatever `Retry-After`/`RateLimit-Reset` says, so a session hook caps it, making the total wait bounded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import gitlab
+import requests
+from gitlab.exceptions import GitlabAuthenticationError, GitlabError
+from pydantic import BaseModel, ConfigDict, Field
+
+from nightshift.trackers.base import TrackerConfigError, TrackerError
+
+
+class TransportPolicy(BaseModel):
+    """How hard to try one GitLab request before giving up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timeout: float = Field(default=30.0, gt=0, le=600)  # seconds per attempt (connect and read)
+    retries: int = Field(default=5, ge=0, le=20)  # re-sends after 429, 5xx or a lost connection
+    max_retry_after: int = Field(default=60, ge=0, le=3600)  # cap on one server-requested wait
+
+    def worst_case_wait(self) -> float:
+        """Upper bound on the seconds one request spends sleeping between attempts."""
+        return sum(max(float(self.max_retry_after), 0.1 * 2**k) for k in range(self.retries))
+
+    def worst_case_duration(self) -> float:
+        """Upper bound on one request's wall time: every attempt times out, every wait is the longest."""
+        return self.worst_case_wait() + self.timeout * (self.retries + 1)
+
+
+class PolicyGitlab(gitlab.Gitlab):
+    """`gitlab.Gitlab` whose every request uses the policy's retry bound unless a call says otherwise."""
+
+    def __init__(
+        self, url: str, private_token: str, *, policy: TransportPolicy, session: requests.Session
+    ) -> None:
+        self.policy = policy
+        super().__init__(
+            url,
+            private_token=private_token,
+            timeout=policy.timeout,
+            retry_transient_errors=True,
+            session=session,
+        )
+
+    def http_request(self, verb: str, path: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("max_retries", self.policy.retries)
+        return super().http_request(verb, path, *args, **kwargs)
+
+
+def make_gitlab_client(
+    url: str, token: str, *, timeout: float = 30.0, retries: int = 5, max_retry_after: int = 60
+) -> PolicyGitlab:
+    """A python-gitlab client for `url` authenticating with a private token, with the transport policy set."""
+    policy = TransportPolicy(timeout=timeout, retries=retries, max_retry_after=max_retry_after)
+    session = requests.Session()
+    session.hooks["response"].append(_cap_retry_after(policy.max_retry_after))
+    return PolicyGitlab(url, token, policy=policy, session=session)
+
+
+def _cap_retry_after(cap: int) -> Callable[..., requests.Response]:
+    """A response hook rewriting the wait python-gitlab will honour as whole seconds in [0, cap]."""
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if response.status_code != 429 and response.status_code < 500:
+            return response
+        headers = response.headers
+        wait = retry_after_seconds(headers.get("Retry-After"), headers.get("RateLimit-Reset"))
+        headers.pop("RateLimit-Reset", None)
+        if wait is None:
+            headers.pop("Retry-After", None)  # unparseable: fall back to python-gitlab's backoff
+        else:
+            headers["Retry-After"] = str(min(cap, wait))
+        return response
+
+    return hook
+
+
+def retry_after_seconds(
+    retry_after: str | None, ratelimit_reset: str | None = None, now: dt.datetime | None = None
+) -> int | None:
+    """Seconds to wait from `Retry-After` (seconds or an HTTP date) or `RateLimit-Reset` (epoch seconds)."""
+    now = now or dt.datetime.now(dt.UTC)
+    if retry_after is not None:
+        value = retry_after.strip()
+        if value.isdigit():
+            return int(value)
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return max(0, math.ceil((when - now).total_seconds()))
+    if ratelimit_reset is not None and ratelimit_reset.strip().isdigit():
+        return max(0, math.ceil(int(ratelimit_reset) - now.timestamp()))
+    return None
+
+
+def describe_gitlab(url: str, connection_id: str | None = None) -> str:
+    """How error messages name the service: `GitLab at <url> (connection 'gitlab_default')`."""
+    return f"GitLab at {url}" + (f" (connection {connection_id!r})" if connection_id else "")
+
+
+@contextmanager
+def gitlab_errors(url: str, action: str, connection_id: str | None = None) -> Iterator[None]:
+    """Turn python-gitlab and transport failures into TrackerErrors naming the service and connection.
+
+    A rejected token or request (400, 401, 403) is a TrackerConfigError: retrying will not help.
+    """
+    where = describe_gitlab(url, connection_id)
+    try:
+        yield
+    except GitlabAuthenticationError as exc:
+        raise TrackerConfigError(
+            f"{where}: {action} failed: the token was rejected (401); check the connection's password/token"
+        ) from exc
+    except GitlabError as exc:
+        code = exc.response_code
+        kind = TrackerConfigError if code in (400, 401, 403) else TrackerError
+        raise kind(f"{where}: {action} failed ({code or 'no response'}): {exc.error_message}") from exc
+    except requests.RequestException as exc:
+        raise TrackerError(f"{where}: {action} failed: {type(exc).__name__}: {exc}") from exc
+
+
+class GitLabAccount:
+    """A client and what every domain object on it needs: the connection's name for error messages, and
+    the token's own user id (only notes and issues we wrote count as ours when looking for markers)."""
+
+    def __init__(self, gl: gitlab.Gitlab, connection_id: str | None = None) -> None:
+        self.gl = gl
+        self.connection_id = connection_id
+        self._user_id: int | None = None
+
+    def errors(self, action: str) -> AbstractContextManager[None]:
+        return gitlab_errors(self.gl.url, action, self.connection_id)
+
+    def user_id(self) -> int:
+        if self._user_id is None:
+            self.gl.auth()
+            if self.gl.user is None:
+                raise TrackerError(
+                    f"{describe_gitlab(self.gl.url, self.connection_id)}: GET /user returned no user"
+                )
+            self._user_id = int(self.gl.user.id)
+        return self._user_id

@@ -1,0 +1,113 @@
+"""Carry-over: what earlier batches left undone comes back first, once it can run.
+
+Reads the outcome records the generation stage writes (`<batch>/tickets/<ID>/outcome.json`) for the
+last `lookback` batches before this one. Batch ids start with their date, so their sort order is
+their age; the current batch and later ones are never read, so re-running an intake cannot see its
+own batch's outcomes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from nightshift.artifacts import ArtifactStore
+from nightshift.generation.state import TicketOutcome
+from nightshift.graph import dependents
+from nightshift.models import TicketState, check_ticket_id
+
+__all__ = ["CarryDecision", "TicketOutcome", "carry_decision", "latest_outcomes", "prioritise_carryovers"]
+
+#: States whose ticket simply runs again, first in the next batch (the batch did not get to it).
+CARRY_STATES = frozenset(
+    {TicketState.SKIPPED, TicketState.CARRIED_OVER, TicketState.PENDING, TicketState.RUNNING}
+)
+#: States whose work is delivered (a merge request exists): intake does not start the ticket again.
+DELIVERED_STATES = frozenset({TicketState.COMPLETED, TicketState.PARTIAL})
+
+
+def _batch_ids(store: ArtifactStore) -> list[str]:
+    # ArtifactStore has no public "list batches" yet; its store-relative listing is what it would call.
+    return store._list("")
+
+
+def latest_outcomes(
+    store: ArtifactStore, before: str, lookback: int = 30
+) -> tuple[dict[str, TicketOutcome], list[str]]:
+    """The newest outcome per ticket among the `lookback` batches sorted before `before`.
+
+    Returns the outcomes and the problems met (unreadable records are skipped and named, never fatal).
+    """
+    earlier = sorted(b for b in _batch_ids(store) if b < before)[-lookback:]
+    latest: dict[str, TicketOutcome] = {}
+    problems: list[str] = []
+    for batch_id in earlier:
+        try:
+            batch = store.batch(batch_id)
+        except ValueError:
+            continue
+        for name in batch.list("tickets"):
+            try:
+                check_ticket_id(name)
+                outcome = batch.read_model(f"tickets/{name}/outcome.json", TicketOutcome)
+            except (ValueError, ValidationError) as exc:
+                problems.append(f"{batch_id}/tickets/{name}/outcome.json unreadable: {str(exc)[:200]}")
+                continue
+            if outcome is not None:
+                latest[outcome.ticket_id] = outcome  # later batches overwrite earlier ones
+    return latest, problems
+
+
+class CarryDecision(BaseModel):
+    """What an earlier outcome means for a ticket collected again."""
+
+    action: Literal["carry", "hold", "escalation", "normal"]
+    batch_id: str | None = None
+    reason: str = ""
+
+
+def carry_decision(outcome: TicketOutcome | None) -> CarryDecision:
+    """carry: runs first; hold: stays out (delivered); escalation: back with an answer; normal: as new."""
+    if outcome is None or outcome.state == TicketState.FAILED:
+        return CarryDecision(action="normal")
+    if outcome.state in CARRY_STATES:
+        return CarryDecision(action="carry", batch_id=outcome.batch_id)
+    if outcome.state in DELIVERED_STATES:
+        reason = f"already {outcome.state.value} in batch {outcome.batch_id}; its merge request awaits review"
+        return CarryDecision(action="hold", batch_id=outcome.batch_id, reason=reason)
+    return CarryDecision(action="escalation", batch_id=outcome.batch_id)
+
+
+def prioritise_carryovers(
+    order: Sequence[str], dependencies: Mapping[str, Sequence[str]], carried: set[str]
+) -> list[str]:
+    """Re-order `order` (a valid run order) so carried tickets and what they wait on come first.
+
+    Within each group the original order holds, so dependencies still come before their dependents.
+    """
+    in_batch = set(order)
+    deps = {t: [d for d in dependencies.get(t, ()) if d in in_batch] for t in order}
+    first: set[str] = set()
+    stack = [t for t in order if t in carried]
+    while stack:  # a carried ticket's own dependencies move up with it
+        ticket = stack.pop()
+        if ticket not in first:
+            first.add(ticket)
+            stack.extend(deps[ticket])
+    rank = {t: (0 if t in first else 1, i) for i, t in enumerate(order)}
+    waiting = {t: len(deps[t]) for t in order}
+    rev = dependents(deps)
+    heap = [(rank[t], t) for t in order if waiting[t] == 0]
+    heapq.heapify(heap)
+    out: list[str] = []
+    while heap:
+        _, ticket = heapq.heappop(heap)
+        out.append(ticket)
+        for nxt in rev[ticket]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                heapq.heappush(heap, (rank[nxt], nxt))
+    return out

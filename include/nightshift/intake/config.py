@@ -1,0 +1,323 @@
+"""The `intake:` section of nightshift.yaml: where tickets come from and how their fields map.
+
+Everything is validated when the config is loaded, so a bad label, JQL or routing rule is reported
+before intake touches any ticket (the tracker's own verdict on a JQL arrives as TrackerConfigError
+from the first, read-only search).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nightshift.models import Complexity, Priority
+from nightshift.safe_yaml import UnsafeYamlError, load_yaml_file, load_yaml_text
+
+DEFAULT_READY_LABEL = "ready-for-agent"
+DEFAULT_NOT_READY_LABEL = "agent-not-ready"
+DEFAULT_JQL_TEMPLATE = 'labels = "{label}" AND statusCategory != Done ORDER BY priority DESC, key ASC'
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+SourceKind = Literal["jira", "gitlab", "files"]
+
+DEFAULT_PRIORITIES: dict[str, Priority] = {
+    "highest": "high",
+    "high": "high",
+    "blocker": "high",
+    "critical": "high",
+    "medium": "medium",
+    "major": "medium",
+    "low": "low",
+    "lowest": "low",
+    "minor": "low",
+    "trivial": "low",
+}
+DEFAULT_COMPLEXITIES: dict[str, Complexity] = {
+    "small": "small",
+    "s": "small",
+    "xs": "small",
+    "medium": "medium",
+    "m": "medium",
+    "large": "large",
+    "l": "large",
+    "xl": "large",
+}
+
+_JIRA_PROJECT = re.compile(r"\A[A-Z][A-Z0-9_]{0,19}\Z")
+_KEY_PREFIX = _JIRA_PROJECT
+_GITLAB_PATH = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+\Z")
+_BRANCH = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z")
+_CONN_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,250}\Z")
+_ORDER_BY = re.compile(r"\s+ORDER\s+BY\s+", re.IGNORECASE)
+
+
+def check_gitlab_path(value: str) -> str:
+    """A GitLab project path such as `group/app` (ASCII, at least one '/', no '..')."""
+    if not _GITLAB_PATH.match(value) or ".." in value or value.endswith((".git", "/")):
+        raise ValueError(f"{value!r} is not a GitLab project path such as 'group/app'")
+    return value
+
+
+def check_branch(value: str) -> str:
+    """A base branch name safe to pass to git (no '..', no leading '-', ASCII only)."""
+    if not _BRANCH.match(value) or ".." in value or "//" in value or value.endswith((".lock", "/", ".")):
+        raise ValueError(f"{value!r} is not a usable branch name")
+    return value
+
+
+def check_label(value: str) -> str:
+    """Labels are written to trackers and matched exactly: non-empty, no commas or control characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a label cannot be empty")
+    if value != value.strip() or "," in value or any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise ValueError(f"{value!r} is not a usable label (no edge spaces, commas or control characters)")
+    if len(value) > 255:
+        raise ValueError("a label is at most 255 characters")
+    return value
+
+
+def _check_jql(jql: str) -> str:
+    if not jql.strip():
+        raise ValueError("the JQL is empty")
+    if any(ord(c) < 32 and c not in "\t\n" for c in jql):
+        raise ValueError("the JQL contains control characters")
+    if jql.count('"') % 2:
+        raise ValueError("the JQL has an unbalanced double quote")
+    if len(jql) > 4000:
+        raise ValueError("the JQL is over 4000 characters")
+    return jql
+
+
+class SourceConfig(BaseModel):
+    """One place tickets come from: a Jira query, GitLab issues with a label, or a folder of files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: SourceKind
+    name: str | None = Field(default=None, description="unique name used in reports; derived when absent")
+    connection_id: str | None = Field(default=None, description="Airflow connection id (jira, gitlab)")
+    jql: str | None = Field(default=None, description="jira: the search; default from the ready label")
+    label: str | None = Field(default=None, description="gitlab: the label searched; default the ready label")
+    projects: list[str] = Field(
+        default_factory=list, description="jira: project keys to restrict the JQL to; gitlab: project paths"
+    )
+    folder: str | None = Field(default=None, description="files: folder of markdown tickets")
+
+    @model_validator(mode="after")
+    def _fields_fit_kind(self) -> SourceConfig:
+        problems = []
+        if self.kind in ("jira", "gitlab"):
+            if not self.connection_id:
+                problems.append(f"a {self.kind} source needs connection_id")
+            elif not _CONN_ID.match(self.connection_id):
+                problems.append(f"connection_id {self.connection_id!r} is not a valid connection id")
+            if self.folder is not None:
+                problems.append(f"folder is only for kind files, not {self.kind}")
+        if self.kind == "files":
+            if not self.folder:
+                problems.append("a files source needs folder")
+            if self.connection_id or self.jql or self.label or self.projects:
+                problems.append("a files source takes only folder (and name)")
+        if self.kind != "jira" and self.jql is not None:
+            problems.append("jql is only for kind jira")
+        if self.kind != "gitlab" and self.label is not None:
+            problems.append("label is only for kind gitlab")
+        if self.jql is not None:
+            _check_jql(self.jql)
+        if self.label is not None:
+            check_label(self.label)
+        for project in self.projects:
+            if self.kind == "jira" and not _JIRA_PROJECT.match(project):
+                problems.append(f"{project!r} is not a Jira project key")
+            if self.kind == "gitlab":
+                check_gitlab_path(project)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"{self.kind}:{self.connection_id or self.folder}"
+
+
+class FieldMapping(BaseModel):
+    """How tracker fields become a Ticket's priority and complexity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Tracker priority names (any case) -> Nightshift priority. GitLab `priority::<name>` labels use it too.
+    priorities: dict[str, Priority] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
+    #: Used when a ticket has no priority, or one not in `priorities` (with a warning). None: reject it.
+    default_priority: Priority | None = "medium"
+    priority_label_prefix: str = "priority::"
+    #: A tracker custom field holding the complexity (Jira field id or name, e.g. customfield_10042).
+    complexity_field: str | None = None
+    complexity_label_prefix: str = "complexity::"
+    complexity_values: dict[str, Complexity] = Field(default_factory=lambda: dict(DEFAULT_COMPLEXITIES))
+
+    @field_validator("priorities", "complexity_values")
+    @classmethod
+    def _lower_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return {k.strip().lower(): v for k, v in value.items()}
+
+    @field_validator("priority_label_prefix", "complexity_label_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a label prefix cannot be empty")
+        return value
+
+
+class RouteRule(BaseModel):
+    """Tickets matching every given condition land in `repository` (first matching rule wins)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str | None = Field(default=None, description="Jira project key (or a file ticket's id prefix)")
+    component: str | None = None
+    label: str | None = None
+    repository: str
+    base_branch: str | None = None
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> RouteRule:
+        if self.project is None and self.component is None and self.label is None:
+            raise ValueError("a routing rule needs project, component or label (else use default_repository)")
+        check_gitlab_path(self.repository)
+        if self.base_branch is not None:
+            check_branch(self.base_branch)
+        return self
+
+
+class RoutingConfig(BaseModel):
+    """Which GitLab project and base branch a ticket's code goes to.
+
+    Jira and file tickets: the first matching rule, else `default_repository`. GitLab issues: their own
+    project, on `base_branches[project]` or `default_base_branch`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[RouteRule] = Field(default_factory=list)
+    default_repository: str | None = None
+    default_base_branch: str = "main"
+    base_branches: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _valid(self) -> RoutingConfig:
+        if self.default_repository is not None:
+            check_gitlab_path(self.default_repository)
+        check_branch(self.default_base_branch)
+        for path, branch in self.base_branches.items():
+            check_gitlab_path(path)
+            check_branch(branch)
+        return self
+
+
+class IntakeConfig(BaseModel):
+    """The whole intake section; `sources` get their defaults from the labels here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[SourceConfig] = Field(default_factory=list)
+    ready_label: str = DEFAULT_READY_LABEL
+    not_ready_label: str = DEFAULT_NOT_READY_LABEL
+    fields: FieldMapping = Field(default_factory=FieldMapping)
+    #: GitLab project path -> ticket id prefix (`group/app` -> `APP`, so issue #12 is APP-12).
+    gitlab_key_prefixes: dict[str, str] = Field(default_factory=dict)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    #: Cap on one ticket's text in UTF-8 bytes (default 64 KiB); longer text is cut and the cut noted.
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=16 * 1024 * 1024)
+    #: `kind` of the marker the generation stage puts on its escalation comment (see marker_key).
+    escalation_kind: str = "escalation"
+    #: How many earlier batches carry-over looks at.
+    carryover_lookback: int = Field(default=30, ge=1, le=1000)
+
+    @field_validator("ready_label", "not_ready_label")
+    @classmethod
+    def _labels(cls, value: str) -> str:
+        return check_label(value)
+
+    @field_validator("gitlab_key_prefixes")
+    @classmethod
+    def _prefixes(cls, value: dict[str, str]) -> dict[str, str]:
+        for path, prefix in value.items():
+            check_gitlab_path(path)
+            if not _KEY_PREFIX.match(prefix):
+                raise ValueError(f"key prefix {prefix!r} for {path} must be upper-case ASCII such as APP")
+        seen: dict[str, str] = {}
+        for path, prefix in value.items():
+            if prefix in seen:
+                raise ValueError(f"key prefix {prefix} is used by both {seen[prefix]} and {path}")
+            seen[prefix] = path
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_and_cross_checks(self) -> IntakeConfig:
+        if self.ready_label == self.not_ready_label:
+            raise ValueError("ready_label and not_ready_label must differ")
+        names: set[str] = set()
+        for source in self.sources:
+            if source.kind == "jira" and source.jql is None:
+                source.jql = DEFAULT_JQL_TEMPLATE.format(label=self.ready_label)
+            if source.kind == "gitlab" and source.label is None:
+                source.label = self.ready_label
+            if source.display_name in names:
+                raise ValueError(f"two sources are named {source.display_name!r}: give each a unique name")
+            names.add(source.display_name)
+        return self
+
+    def query_for(self, source: SourceConfig) -> str:
+        """The tracker query of a source: its JQL (restricted to `projects`), or its GitLab label."""
+        if source.kind == "gitlab":
+            return source.label or self.ready_label
+        jql = source.jql or DEFAULT_JQL_TEMPLATE.format(label=self.ready_label)
+        if not source.projects:
+            return jql
+        where, order_by, order = _split_order_by(jql)
+        projects = ", ".join(f'"{p}"' for p in source.projects)
+        query = f"project in ({projects})" + (f" AND ({where})" if where.strip() else "")
+        return query + (f" ORDER BY {order}" if order_by else "")
+
+
+def _split_order_by(jql: str) -> tuple[str, bool, str]:
+    parts = _ORDER_BY.split(jql, maxsplit=1)
+    if len(parts) == 2:
+        return parts[0], True, parts[1]
+    if jql.strip().upper().startswith("ORDER BY "):
+        return "", True, jql.strip()[len("ORDER BY ") :]
+    return jql, False, ""
+
+
+class IntakeConfigError(ValueError):
+    """The intake config is unusable; `problems` names each field and what is wrong."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid intake config:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def parse_intake_config(data: Any) -> IntakeConfig:
+    """Validate a parsed mapping (the `intake:` section, or a document holding one)."""
+    if isinstance(data, dict) and set(data) == {"intake"}:
+        data = data["intake"]
+    try:
+        return IntakeConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"]) or "intake"
+            problems.append(f"intake.{loc}: {err['msg'].removeprefix('Value error, ')}")
+        raise IntakeConfigError(problems) from None
+
+
+def load_intake_config(source: Path | str | bytes) -> IntakeConfig:
+    """Load from a YAML file path or YAML text, with the strict loader."""
+    try:
+        data = load_yaml_file(source) if isinstance(source, Path) else load_yaml_text(source)
+    except UnsafeYamlError as exc:
+        raise IntakeConfigError([str(exc)]) from None
+    return parse_intake_config(data)

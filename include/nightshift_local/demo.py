@@ -1,0 +1,160 @@
+"""`make demo`: one whole batch through the real scheduler, triggerer and pools on the embedded default.
+
+SQLite + LocalExecutor, the stand-in GitLab (with git over HTTP) serving the demo repository, the demo
+ticket files, and the scripted agent in the bubblewrap sandbox. Time windows are compressed: the run
+is triggered by hand with wait_for_windows=false.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nightshift_local.stack import REPO, AirflowStack
+
+DEMO = REPO / "include" / "demo"
+PROJECT = "demo/calc"
+BEHAVIOURS = {"DEMO-1": "normal", "DEMO-3": "escalate", "DEMO-4": "partial", "DEMO-5": "rate_limit",
+              "DEMO-6": "fail"}
+
+
+def demo_seed(token: str) -> dict[str, Any]:
+    return {
+        "users": [{"username": "nightshift-bot", "name": "Nightshift Bot"},
+                  {"username": "reviewer", "name": "Rita Reviewer"}],
+        "tokens": [{"token": token, "user": "nightshift-bot", "scopes": ["api"]}],
+        "projects": [{
+            "path_with_namespace": PROJECT,
+            "description": "The demo repository of Nightshift's make demo",
+            "repository": {"seed_dir": str(DEMO / "repo")},
+            "labels": [{"name": "ready-for-agent", "color": "#2da160"}],
+        }],
+    }
+
+
+def demo_config(root: Path, parallel_agents: int) -> dict[str, Any]:
+    return {
+        "artifacts_url": f"file://{root / 'artifacts'}",
+        "workdir": str(root / "work"),
+        "batch": {"max_tickets": 20, "timeout_per_ticket": "10m", "parallel_agents": parallel_agents},
+        "forge": {"gitlab_conn_id": "gitlab_default"},
+        "generation": {"dependency_poll_seconds": 1, "pause_poll_seconds": 1},
+        "agent": {
+            "backend": "scripted",
+            "timeout_seconds": 120,
+            "min_free_disk_mb": 64,
+            "scripted": {"behaviours_dir": str(DEMO / "behaviours"), "state_dir": str(root / "scripted-state"),
+                         "assignments": BEHAVIOURS},
+        },
+        "intake": {
+            "sources": [{"kind": "files", "name": "demo", "folder": str(DEMO / "tickets")}],
+            "routing": {"default_repository": PROJECT},
+        },
+    }
+
+
+GROUP_STEPS = ("dependencies", "c0_scope", "c1_plan", "escalation_check", "c2_implement", "draft_merge_request")
+
+
+def progress_line(tis: list[dict[str, Any]]) -> str:
+    """One line: the batch-level task running now and each ticket's current step."""
+    now = dt.datetime.now().strftime("%H:%M:%S")
+    tickets: dict[str, str] = {}
+    stage = ""
+    for ti in sorted(tis, key=lambda t: (t["task_id"], t.get("map_index", -1))):
+        state = ti.get("state") or "none"
+        if ti["task_id"].startswith("ticket.") and ti.get("map_index", -1) < 0:
+            continue  # the unexpanded template of a mapped task
+        if ti["task_id"].startswith("ticket."):
+            label = ti.get("rendered_map_index") or str(ti.get("map_index"))
+            step = ti["task_id"].split(".", 1)[1]
+            if state in ("running", "deferred", "queued", "scheduled", "up_for_retry"):
+                tickets[label] = f"{step}:{state}"
+            elif label not in tickets or state in ("failed", "upstream_failed"):
+                tickets.setdefault(label, f"{step}:{state}" if state != "success" else "")
+        elif state in ("running", "deferred", "queued"):
+            stage = f"{ti['task_id']}:{state}"
+    busy = " ".join(f"{k}[{v}]" for k, v in sorted(tickets.items()) if v)
+    return f"[{now}] {stage} {busy}".rstrip()
+
+
+def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: float = 900) -> int:
+    from standins.fixtures import start_gitlab
+
+    root.mkdir(parents=True, exist_ok=True)
+    token = "glpat-demo-" + dt.datetime.now().strftime("%H%M%S%f")
+    gitlab = start_gitlab(demo_seed(token), state_dir=root / "gitlab")
+    config_path = root / "nightshift.yaml"
+    config_path.write_text(yaml.safe_dump(demo_config(root, parallel_agents), sort_keys=False))
+    conn = json.dumps({"conn_type": "gitlab", "host": gitlab.base_url, "password": token})
+    stack = AirflowStack(home=root / "airflow", pool_slots=parallel_agents,
+                         extra_env={"NIGHTSHIFT_CONFIG": str(config_path), "AIRFLOW_CONN_GITLAB_DEFAULT": conn,
+                                    "NIGHTSHIFT_HOME": str(root)})
+    print(f"demo: working in {root}")
+    print(f"demo: stand-in GitLab at {gitlab.base_url} (project {PROJECT})")
+    started = time.monotonic()
+    try:
+        stack.start()
+        print(f"demo: Airflow at {stack.base_url} (user admin, password {stack.password}); "
+              f"logs in {stack.home / 'logs'}")
+        stack.wait_for_dag()
+        run_id = stack.trigger({"wait_for_windows": False})
+        print(f"demo: triggered run {run_id}")
+        state = stack.wait_for_run(run_id, timeout=timeout, progress=progress_line)
+        tis = stack.task_instances(run_id)
+        counts = Counter(ti.get("state") for ti in tis)
+        print(f"demo: run {state} in {time.monotonic() - started:.0f}s; task instances: {dict(counts)}")
+        batch_root = root / "artifacts"
+        batches = sorted(p for p in batch_root.iterdir() if p.is_dir()) if batch_root.is_dir() else []
+        if not batches:
+            print("demo: no batch folder was written", file=sys.stderr)
+            return 1
+        batch = batches[-1]
+        dashboard = batch / "review" / "dashboard.txt"
+        if dashboard.exists():
+            print(dashboard.read_text())
+        manifest = yaml.safe_load((batch / "manifest.yaml").read_text())
+        print(f"demo: manifest      {batch / 'manifest.yaml'}")
+        print(f"demo: escalations   {batch / 'escalations'}")
+        print(f"demo: ticket records {batch / 'tickets'}")
+        for mr in gitlab_merge_requests(gitlab, token):
+            print(f"demo: MR !{mr['iid']} {mr['source_branch']} -> {mr['target_branch']}: {mr['web_url']}")
+        if keep:
+            print("demo: serving until Ctrl-C (Airflow UI and stand-ins stay up)")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        status = manifest.get("status")
+        print(f"demo: batch {manifest['batch_id']} {status}")
+        return 0 if state == "success" and status in ("completed", "aborted") else 1
+    finally:
+        stack.stop()
+        gitlab.stop()
+
+
+def gitlab_merge_requests(gitlab: Any, token: str) -> list[dict[str, Any]]:
+    import requests
+
+    resp = requests.get(f"{gitlab.base_url}/api/v4/projects/{PROJECT.replace('/', '%2F')}/merge_requests",
+                        headers={"PRIVATE-TOKEN": token}, params={"state": "all", "per_page": 100}, timeout=10)
+    return list(resp.json()) if resp.ok else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nightshift demo", description=__doc__)
+    parser.add_argument("--root", type=Path, default=None, help="working folder (default var/demo/<time>)")
+    parser.add_argument("--parallel-agents", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep Airflow and the stand-ins up afterwards")
+    args = parser.parse_args(argv)
+    root = args.root or REPO / "var" / "demo" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return run_demo(root.resolve(), args.parallel_agents, args.keep)

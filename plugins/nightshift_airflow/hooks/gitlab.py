@@ -1,0 +1,83 @@
+"""The GitLab hook: an Airflow Connection turned into a configured python-gitlab client and the core's
+MR forge and issue tracker. Nothing else lives here; the domain logic is in `nightshift.forge`/`trackers`.
+
+Connection: host = base URL (https://gitlab.example.com), password = private token. Optional extras:
+`timeout` (seconds per attempt), `retries` (re-sends after 429/5xx), `max_retry_after` (cap in seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gitlab
+from airflow.sdk import BaseHook
+from nightshift.forge.clients import TransportPolicy, describe_gitlab, gitlab_errors, make_gitlab_client
+from nightshift.forge.merge_requests import MergeRequestForge
+from nightshift.trackers.base import TrackerConfigError, TrackerError
+from nightshift.trackers.gitlab import GitLabIssueTracker
+
+
+class GitLabHook(BaseHook):
+    """Interact with GitLab through python-gitlab, with Nightshift's transport policy."""
+
+    conn_name_attr = "gitlab_conn_id"
+    default_conn_name = "gitlab_default"
+    conn_type = "gitlab"
+    hook_name = "GitLab"
+
+    def __init__(self, gitlab_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gitlab_conn_id = gitlab_conn_id
+        self._client: gitlab.Gitlab | None = None
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "port", "login"],
+            "relabeling": {"host": "GitLab URL", "password": "Private token"},
+            "placeholders": {
+                "host": "https://gitlab.example.com",
+                "extra": '{"timeout": 30, "retries": 5, "max_retry_after": 60}',
+            },
+        }
+
+    def get_conn(self) -> gitlab.Gitlab:
+        """The configured client, built once per hook."""
+        if self._client is None:
+            conn = self.get_connection(self.gitlab_conn_id)
+            where = describe_gitlab(conn.host or "<no host>", self.gitlab_conn_id)
+            if not conn.host or not conn.password:
+                raise TrackerConfigError(
+                    f"{where}: the connection needs host (the GitLab URL) and password (a private token)"
+                )
+            try:
+                policy = TransportPolicy.model_validate(conn.extra_dejson or {})
+            except ValueError as exc:
+                raise TrackerConfigError(f"{where}: invalid extras: {exc}") from exc
+            url = conn.host if "://" in conn.host else f"https://{conn.host}"
+            self._client = make_gitlab_client(
+                url,
+                conn.password,
+                timeout=policy.timeout,
+                retries=policy.retries,
+                max_retry_after=policy.max_retry_after,
+            )
+        return self._client
+
+    def get_forge(self, project_path: str) -> MergeRequestForge:
+        return MergeRequestForge(self.get_conn(), project_path, connection_id=self.gitlab_conn_id)
+
+    def get_tracker(self, projects: Sequence[str]) -> GitLabIssueTracker:
+        return GitLabIssueTracker(self.get_conn(), projects, connection_id=self.gitlab_conn_id)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Authenticate once (GET /user); the message names the connection either way."""
+        try:
+            client = self.get_conn()
+            with gitlab_errors(client.url, "authenticating", self.gitlab_conn_id):
+                client.auth()
+        except TrackerError as exc:
+            return False, str(exc)
+        user = client.user.username if client.user is not None else "?"
+        return True, f"{describe_gitlab(client.url, self.gitlab_conn_id)}: authenticated as {user}"

@@ -1,0 +1,102 @@
+"""The Jira hook: an Airflow Connection turned into a configured `jira.JIRA` client and the core's tracker.
+Nothing else lives here; the domain logic is in `nightshift.trackers.jira`.
+
+Connection: host = base URL (https://jira.example.com or https://example.atlassian.net); login + password
+= basic auth (user + password on Server/DC, e-mail + API token on Cloud); password alone = a personal
+access token (bearer, Server/DC). Optional extras: `deployment` ("cloud" or "server"; else detected from
+serverInfo), `timeout` (seconds per request), `max_retries` and `max_retry_delay` (the jira library's own
+retries of 429/503, see nightshift.trackers.jira_client).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from airflow.sdk import BaseHook
+from jira import JIRA
+from nightshift.trackers.base import TrackerConfigError, TrackerError
+from nightshift.trackers.jira import JiraTracker
+from nightshift.trackers.jira_client import describe_service, make_jira_client
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class JiraExtras(BaseModel):
+    """The connection's extras, validated: a typo fails with the connection named, not silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deployment: Literal["cloud", "server"] | None = None
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    max_retry_delay: float = Field(default=60.0, ge=0, le=3600)
+
+
+class JiraHook(BaseHook):
+    """Jira Server/DC or Cloud through the `jira` library, with Nightshift's transport policy."""
+
+    conn_name_attr = "jira_conn_id"
+    default_conn_name = "jira_default"
+    conn_type = "jira"
+    hook_name = "Jira (Nightshift)"
+
+    def __init__(self, jira_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.jira_conn_id = jira_conn_id
+        self._client: JIRA | None = None
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "port"],
+            "relabeling": {
+                "host": "Jira URL",
+                "login": "User name or e-mail (empty for a personal access token)",
+                "password": "Password, API token or personal access token",
+            },
+            "placeholders": {
+                "host": "https://jira.example.com",
+                "extra": '{"deployment": "server", "timeout": 30, "max_retries": 3, "max_retry_delay": 60}',
+            },
+        }
+
+    def get_conn(self) -> JIRA:
+        """The configured client, built (and its credentials checked) once per hook."""
+        if self._client is None:
+            conn = self.get_connection(self.jira_conn_id)
+            host = (conn.host or "").strip()
+            where = describe_service(host or "<no host>", self.jira_conn_id)
+            if not host:
+                raise TrackerConfigError(f"{where}: the connection needs host (the Jira base URL)")
+            try:
+                extras = JiraExtras.model_validate(conn.extra_dejson or {})
+            except ValidationError as exc:
+                raise TrackerConfigError(f"{where}: invalid extras: {exc}") from exc
+            url = host if "://" in host else f"https://{host}"
+            login = conn.login or None
+            password = conn.password or None
+            if login is not None and password is None:
+                raise TrackerConfigError(f"{where}: a login needs a password or API token")
+            self._client = make_jira_client(
+                url,
+                user=login,
+                password=password if login is not None else None,
+                token=password if login is None else None,
+                cloud=None if extras.deployment is None else extras.deployment == "cloud",
+                timeout=extras.timeout,
+                max_retries=extras.max_retries,
+                max_retry_delay=extras.max_retry_delay,
+                connection_id=self.jira_conn_id,
+            )
+        return self._client
+
+    def get_tracker(self) -> JiraTracker:
+        return JiraTracker(self.get_conn(), connection_id=self.jira_conn_id)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Connect and check the credentials once (GET myself); the message names the connection."""
+        try:
+            client = self.get_conn()
+        except TrackerError as exc:
+            return False, str(exc)
+        service = describe_service(client.server_url, self.jira_conn_id)
+        return True, f"{service}: connected ({client.deploymentType})"

@@ -1,0 +1,92 @@
+"""The intake config: defaults from the spec, and every mistake reported at load time with its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from nightshift.intake.config import IntakeConfigError, load_intake_config, parse_intake_config
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_defaults_follow_the_spec():
+    config = parse_intake_config({"sources": [{"kind": "jira", "connection_id": "jira_default"}]})
+    assert config.ready_label == "ready-for-agent" and config.not_ready_label == "agent-not-ready"
+    assert config.query_for(config.sources[0]) == (
+        'labels = "ready-for-agent" AND statusCategory != Done ORDER BY priority DESC, key ASC'
+    )
+    assert config.fields.priorities["blocker"] == "high" and config.fields.priorities["trivial"] == "low"
+    assert config.max_body_bytes == 64 * 1024
+
+
+def test_queries_follow_the_ready_label_and_projects():
+    config = parse_intake_config(
+        {
+            "ready_label": "agent-ok",
+            "sources": [
+                {"kind": "jira", "connection_id": "j", "projects": ["PROJ", "OPS"]},
+                {"kind": "gitlab", "connection_id": "g", "projects": ["group/app"]},
+                {"kind": "jira", "name": "custom", "connection_id": "j", "jql": "filter = 42"},
+            ],
+        }
+    )
+    jira, gitlab, custom = config.sources
+    assert config.query_for(jira) == (
+        'project in ("PROJ", "OPS") AND (labels = "agent-ok" AND statusCategory != Done) '
+        "ORDER BY priority DESC, key ASC"
+    )
+    assert config.query_for(gitlab) == "agent-ok"
+    assert config.query_for(custom) == "filter = 42"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"ready_label": ""}, "intake.ready_label: a label cannot be empty"),
+        ({"not_ready_label": "a,b"}, "intake.not_ready_label"),
+        ({"not_ready_label": "ready-for-agent"}, "ready_label and not_ready_label must differ"),
+        ({"sources": [{"kind": "jira"}]}, "a jira source needs connection_id"),
+        ({"sources": [{"kind": "jira", "connection_id": "j", "jql": "  "}]}, "the JQL is empty"),
+        ({"sources": [{"kind": "jira", "connection_id": "j", "jql": 'labels = "x'}]}, "unbalanced double quote"),
+        ({"sources": [{"kind": "gitlab", "connection_id": "g", "label": ""}]}, "a label cannot be empty"),
+        ({"sources": [{"kind": "files"}]}, "a files source needs folder"),
+        ({"sources": [{"kind": "files", "folder": "x", "jql": "a = b"}]}, "takes only folder"),
+        ({"sources": [{"kind": "jira", "connection_id": "j", "projects": ["proj"]}]}, "not a Jira project key"),
+        ({"gitlab_key_prefixes": {"group/app": "app"}}, "must be upper-case ASCII"),
+        ({"gitlab_key_prefixes": {"a/x": "APP", "b/x": "APP"}}, "used by both a/x and b/x"),
+        ({"routing": {"rules": [{"repository": "group/app"}]}}, "needs project, component or label"),
+        ({"routing": {"default_repository": "../etc"}}, "not a GitLab project path"),
+        ({"routing": {"default_base_branch": "-upload-pack=x"}}, "not a usable branch name"),
+        ({"fields": {"default_priority": "urgent"}}, "intake.fields.default_priority"),
+        ({"max_body_bytes": 10}, "intake.max_body_bytes"),
+        ({"surprise": 1}, "intake.surprise: Extra inputs are not permitted"),
+        (
+            {"sources": [{"kind": "files", "folder": "a"}, {"kind": "files", "folder": "a"}]},
+            "two sources are named 'files:a'",
+        ),
+    ],
+)
+def test_config_errors_name_the_field(data, expected):
+    base = {"sources": [{"kind": "files", "folder": "tickets"}]}
+    with pytest.raises(IntakeConfigError) as exc:
+        parse_intake_config({**base, **data})
+    assert expected in str(exc.value)
+
+
+def test_several_problems_are_reported_together():
+    with pytest.raises(IntakeConfigError) as exc:
+        parse_intake_config({"ready_label": "", "max_body_bytes": 1, "sources": []})
+    assert len(exc.value.problems) == 2
+
+
+def test_the_shipped_default_section_loads(tmp_path):
+    config = load_intake_config(REPO / "include" / "config" / "intake.yaml")
+    assert [s.kind for s in config.sources] == ["files"]
+    assert config.routing.default_repository == "demo/calc"
+    assert config.gitlab_key_prefixes == {"group/app": "APP"}
+    # The strict YAML loader refuses aliases in config too.
+    bomb = tmp_path / "intake.yaml"
+    bomb.write_text("intake:\n  ready_label: &a x\n  not_ready_label: *a\n")
+    with pytest.raises(IntakeConfigError, match="anchors"):
+        load_intake_config(bomb)
