@@ -62,28 +62,33 @@ def demo_config(root: Path, parallel_agents: int) -> dict[str, Any]:
 
 
 GROUP_STEPS = ("dependencies", "c0_scope", "c1_plan", "escalation_check", "c2_implement", "draft_merge_request")
+ACTIVE = ("running", "deferred", "queued", "scheduled", "up_for_retry", "up_for_reschedule")
 
 
 def progress_line(tis: list[dict[str, Any]]) -> str:
-    """One line: the batch-level task running now and each ticket's current step."""
+    """One line: the batch-level task at work, and each ticket's current step (by ticket id)."""
     now = dt.datetime.now().strftime("%H:%M:%S")
-    tickets: dict[str, str] = {}
-    stage = ""
-    for ti in sorted(tis, key=lambda t: (t["task_id"], t.get("map_index", -1))):
+    stage = ", ".join(f"{ti['task_id']}:{ti['state']}" for ti in tis
+                      if not ti["task_id"].startswith("ticket.") and ti.get("state") in ACTIVE)
+    steps: dict[int, tuple[int, str]] = {}
+    names: dict[int, str] = {}
+    for ti in tis:
+        index = ti.get("map_index", -1)
+        if not ti["task_id"].startswith("ticket.") or index < 0:
+            continue
+        if ti.get("rendered_map_index"):
+            names[index] = ti["rendered_map_index"]
+        step = ti["task_id"].split(".", 1)[1]
+        order = GROUP_STEPS.index(step) if step in GROUP_STEPS else 0
         state = ti.get("state") or "none"
-        if ti["task_id"].startswith("ticket.") and ti.get("map_index", -1) < 0:
-            continue  # the unexpanded template of a mapped task
-        if ti["task_id"].startswith("ticket."):
-            label = ti.get("rendered_map_index") or str(ti.get("map_index"))
-            step = ti["task_id"].split(".", 1)[1]
-            if state in ("running", "deferred", "queued", "scheduled", "up_for_retry"):
-                tickets[label] = f"{step}:{state}"
-            elif label not in tickets or state in ("failed", "upstream_failed"):
-                tickets.setdefault(label, f"{step}:{state}" if state != "success" else "")
-        elif state in ("running", "deferred", "queued"):
-            stage = f"{ti['task_id']}:{state}"
-    busy = " ".join(f"{k}[{v}]" for k, v in sorted(tickets.items()) if v)
-    return f"[{now}] {stage} {busy}".rstrip()
+        if state in ACTIVE or state in ("failed", "skipped", "upstream_failed") or (
+                state == "success" and step == GROUP_STEPS[-1]):
+            current = steps.get(index)
+            if current is None or order >= current[0]:
+                label = "done" if state == "success" else f"{step}:{state}"
+                steps[index] = (order, label)
+    tickets = " ".join(f"{names.get(i, f'#{i}')}={label}" for i, (_, label) in sorted(steps.items()))
+    return f"[{now}] {stage} | {tickets}".strip(" |")
 
 
 def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: float = 900) -> int:

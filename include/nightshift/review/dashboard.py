@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from nightshift.generation.state import Escalation, TicketOutcome
 from nightshift.models import TicketState
 
-WIDTH = 62
+WIDTH = 76
 
 
 class DashboardRow(BaseModel):
@@ -44,7 +44,7 @@ def render_dashboard(batch_id: str, total: int, rows: list[DashboardRow], escala
         score = f"{row.score}" if row.score is not None else "pending"
         security = "OK" if row.security_flags == 0 else str(row.security_flags)
         partial = " (partial)" if row.state == TicketState.PARTIAL else ""
-        out.append(_line(f"  {mark} {row.ticket_id}: {row.title[:22]}{partial} [Score: {score}] [Security: {security}]"))
+        out.append(_line(f"  {mark} {row.ticket_id}: {row.title[:30]}{partial} [Score: {score}] [Security: {security}]"))
     if not ordered:
         out.append(_line("  (none)"))
     out += [f"╠{rule}╣", _line("Escalations Pending:")]
