@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,21 +21,30 @@ from nightshift_local.stack import REPO, AirflowStack
 
 DEMO = REPO / "include" / "demo"
 PROJECT = "demo/calc"
-BEHAVIOURS = {"DEMO-1": "normal", "DEMO-3": "escalate", "DEMO-4": "partial", "DEMO-5": "rate_limit",
-              "DEMO-6": "fail"}
+BEHAVIOURS = {
+    "DEMO-1": "normal",
+    "DEMO-3": "escalate",
+    "DEMO-4": "partial",
+    "DEMO-5": "rate_limit",
+    "DEMO-6": "fail",
+}
 
 
 def demo_seed(token: str) -> dict[str, Any]:
     return {
-        "users": [{"username": "nightshift-bot", "name": "Nightshift Bot"},
-                  {"username": "reviewer", "name": "Rita Reviewer"}],
+        "users": [
+            {"username": "nightshift-bot", "name": "Nightshift Bot"},
+            {"username": "reviewer", "name": "Rita Reviewer"},
+        ],
         "tokens": [{"token": token, "user": "nightshift-bot", "scopes": ["api"]}],
-        "projects": [{
-            "path_with_namespace": PROJECT,
-            "description": "The demo repository of Nightshift's make demo",
-            "repository": {"seed_dir": str(DEMO / "repo")},
-            "labels": [{"name": "ready-for-agent", "color": "#2da160"}],
-        }],
+        "projects": [
+            {
+                "path_with_namespace": PROJECT,
+                "description": "The demo repository of Nightshift's make demo",
+                "repository": {"seed_dir": str(DEMO / "repo")},
+                "labels": [{"name": "ready-for-agent", "color": "#2da160"}],
+            }
+        ],
     }
 
 
@@ -51,8 +59,11 @@ def demo_config(root: Path, parallel_agents: int) -> dict[str, Any]:
             "backend": "scripted",
             "timeout_seconds": 120,
             "min_free_disk_mb": 64,
-            "scripted": {"behaviours_dir": str(DEMO / "behaviours"), "state_dir": str(root / "scripted-state"),
-                         "assignments": BEHAVIOURS},
+            "scripted": {
+                "behaviours_dir": str(DEMO / "behaviours"),
+                "state_dir": str(root / "scripted-state"),
+                "assignments": BEHAVIOURS,
+            },
         },
         "intake": {
             "sources": [{"kind": "files", "name": "demo", "folder": str(DEMO / "tickets")}],
@@ -61,15 +72,25 @@ def demo_config(root: Path, parallel_agents: int) -> dict[str, Any]:
     }
 
 
-GROUP_STEPS = ("dependencies", "c0_scope", "c1_plan", "escalation_check", "c2_implement", "draft_merge_request")
+GROUP_STEPS = (
+    "dependencies",
+    "c0_scope",
+    "c1_plan",
+    "escalation_check",
+    "c2_implement",
+    "draft_merge_request",
+)
 ACTIVE = ("running", "deferred", "queued", "scheduled", "up_for_retry", "up_for_reschedule")
 
 
 def progress_line(tis: list[dict[str, Any]]) -> str:
     """One line: the batch-level task at work, and each ticket's current step (by ticket id)."""
     now = dt.datetime.now().strftime("%H:%M:%S")
-    stage = ", ".join(f"{ti['task_id']}:{ti['state']}" for ti in tis
-                      if not ti["task_id"].startswith("ticket.") and ti.get("state") in ACTIVE)
+    stage = ", ".join(
+        f"{ti['task_id']}:{ti['state']}"
+        for ti in tis
+        if not ti["task_id"].startswith("ticket.") and ti.get("state") in ACTIVE
+    )
     steps: dict[int, tuple[int, str]] = {}
     names: dict[int, str] = {}
     for ti in tis:
@@ -81,8 +102,11 @@ def progress_line(tis: list[dict[str, Any]]) -> str:
         step = ti["task_id"].split(".", 1)[1]
         order = GROUP_STEPS.index(step) if step in GROUP_STEPS else 0
         state = ti.get("state") or "none"
-        if state in ACTIVE or state in ("failed", "skipped", "upstream_failed") or (
-                state == "success" and step == GROUP_STEPS[-1]):
+        if (
+            state in ACTIVE
+            or state in ("failed", "skipped", "upstream_failed")
+            or (state == "success" and step == GROUP_STEPS[-1])
+        ):
             current = steps.get(index)
             if current is None or order >= current[0]:
                 label = "done" if state == "success" else f"{step}:{state}"
@@ -91,46 +115,94 @@ def progress_line(tis: list[dict[str, Any]]) -> str:
     return f"[{now}] {stage} | {tickets}".strip(" |")
 
 
-def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: float = 900) -> int:
-    from standins.fixtures import start_gitlab
+class DemoEnvironment:
+    """The stand-in GitLab, a demo config and a local Airflow stack; shared by the demo and the e2e tests."""
 
-    root.mkdir(parents=True, exist_ok=True)
-    token = "glpat-demo-" + dt.datetime.now().strftime("%H%M%S%f")
-    gitlab = start_gitlab(demo_seed(token), state_dir=root / "gitlab")
-    config_path = root / "nightshift.yaml"
-    config_path.write_text(yaml.safe_dump(demo_config(root, parallel_agents), sort_keys=False))
-    conn = json.dumps({"conn_type": "gitlab", "host": gitlab.base_url, "password": token})
-    stack = AirflowStack(home=root / "airflow", pool_slots=parallel_agents,
-                         extra_env={"NIGHTSHIFT_CONFIG": str(config_path), "AIRFLOW_CONN_GITLAB_DEFAULT": conn,
-                                    "NIGHTSHIFT_HOME": str(root)})
+    def __init__(
+        self, root: Path, parallel_agents: int = 2, config_overrides: dict[str, Any] | None = None
+    ) -> None:
+        from standins.fixtures import start_gitlab
+
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.token = "glpat-demo-" + dt.datetime.now().strftime("%H%M%S%f")
+        self.gitlab = start_gitlab(demo_seed(self.token), state_dir=root / "gitlab")
+        self.config_path = root / "nightshift.yaml"
+        self.write_config(demo_config(root, parallel_agents), config_overrides)
+        conn = json.dumps({"conn_type": "gitlab", "host": self.gitlab.base_url, "password": self.token})
+        self.stack = AirflowStack(
+            home=root / "airflow",
+            pool_slots=parallel_agents,
+            extra_env={
+                "NIGHTSHIFT_CONFIG": str(self.config_path),
+                "AIRFLOW_CONN_GITLAB_DEFAULT": conn,
+                "NIGHTSHIFT_HOME": str(root),
+            },
+        )
+
+    def write_config(self, config: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
+        """Task processes read the config file when they start, so a rewrite applies to the next tasks."""
+        merged = _deep_merge(config, overrides or {})
+        self.config = merged
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump(merged, sort_keys=False))
+        tmp.replace(self.config_path)
+
+    def start(self) -> DemoEnvironment:
+        self.stack.start()
+        self.stack.wait_for_dag()
+        return self
+
+    def stop(self) -> None:
+        self.stack.stop()
+        self.gitlab.stop()
+
+    def batch_dir(self, batch_id: str) -> Path:
+        return self.root / "artifacts" / batch_id
+
+    def merge_requests(self) -> list[dict[str, Any]]:
+        return gitlab_merge_requests(self.gitlab, self.token)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = (
+            _deep_merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
+    return out
+
+
+def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: float = 900) -> int:
+    env = DemoEnvironment(root, parallel_agents)
+    stack = env.stack
     print(f"demo: working in {root}")
-    print(f"demo: stand-in GitLab at {gitlab.base_url} (project {PROJECT})")
+    print(f"demo: stand-in GitLab at {env.gitlab.base_url} (project {PROJECT})")
     started = time.monotonic()
     try:
-        stack.start()
-        print(f"demo: Airflow at {stack.base_url} (user admin, password {stack.password}); "
-              f"logs in {stack.home / 'logs'}")
-        stack.wait_for_dag()
+        env.start()
+        print(
+            f"demo: Airflow at {stack.base_url} (user admin, password {stack.password}); "
+            f"logs in {stack.home / 'logs'}"
+        )
         run_id = stack.trigger({"wait_for_windows": False})
         print(f"demo: triggered run {run_id}")
         state = stack.wait_for_run(run_id, timeout=timeout, progress=progress_line)
         tis = stack.task_instances(run_id)
         counts = Counter(ti.get("state") for ti in tis)
         print(f"demo: run {state} in {time.monotonic() - started:.0f}s; task instances: {dict(counts)}")
-        batch_root = root / "artifacts"
-        batches = sorted(p for p in batch_root.iterdir() if p.is_dir()) if batch_root.is_dir() else []
-        if not batches:
-            print("demo: no batch folder was written", file=sys.stderr)
-            return 1
-        batch = batches[-1]
+        batch_id = stack.xcom(run_id, "intake_collect")["batch_id"]
+        batch = env.batch_dir(batch_id)
         dashboard = batch / "review" / "dashboard.txt"
         if dashboard.exists():
             print(dashboard.read_text())
         manifest = yaml.safe_load((batch / "manifest.yaml").read_text())
-        print(f"demo: manifest      {batch / 'manifest.yaml'}")
-        print(f"demo: escalations   {batch / 'escalations'}")
-        print(f"demo: ticket records {batch / 'tickets'}")
-        for mr in gitlab_merge_requests(gitlab, token):
+        print(f"demo: manifest       {batch / 'manifest.yaml'}")
+        print(f"demo: escalations    {batch / 'escalations'}")
+        print(f"demo: ticket records {batch / 'tickets'} (checkpoint results, agent transcripts, outcomes)")
+        for mr in env.merge_requests():
             print(f"demo: MR !{mr['iid']} {mr['source_branch']} -> {mr['target_branch']}: {mr['web_url']}")
         if keep:
             print("demo: serving until Ctrl-C (Airflow UI and stand-ins stay up)")
@@ -143,15 +215,18 @@ def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: 
         print(f"demo: batch {manifest['batch_id']} {status}")
         return 0 if state == "success" and status in ("completed", "aborted") else 1
     finally:
-        stack.stop()
-        gitlab.stop()
+        env.stop()
 
 
 def gitlab_merge_requests(gitlab: Any, token: str) -> list[dict[str, Any]]:
     import requests
 
-    resp = requests.get(f"{gitlab.base_url}/api/v4/projects/{PROJECT.replace('/', '%2F')}/merge_requests",
-                        headers={"PRIVATE-TOKEN": token}, params={"state": "all", "per_page": 100}, timeout=10)
+    resp = requests.get(
+        f"{gitlab.base_url}/api/v4/projects/{PROJECT.replace('/', '%2F')}/merge_requests",
+        headers={"PRIVATE-TOKEN": token},
+        params={"state": "all", "per_page": 100},
+        timeout=10,
+    )
     return list(resp.json()) if resp.ok else []
 
 

@@ -87,19 +87,34 @@ class AirflowStack:
             path.write_text(secrets.token_hex(48))
         return path.read_text()
 
-    def airflow(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(Path(sys.executable).with_name("airflow")), *args], env=self.env(),
-                              capture_output=True, text=True, timeout=timeout, check=check)
+    def airflow(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("airflow")), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
 
     def start(self) -> AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "plugins").mkdir(exist_ok=True)
         (self.home / "logs").mkdir(exist_ok=True)
-        (self.home / "passwords.json").write_text(json.dumps({"admin": self.password, "reviewer": self.password}))
+        (self.home / "passwords.json").write_text(
+            json.dumps({"admin": self.password, "reviewer": self.password})
+        )
         self.port = self.port or free_port()
         self.airflow("db", "migrate")
-        self.airflow("pools", "set", "nightshift_agents", str(self.pool_slots),
-                     "Nightshift agent checkpoints: at most parallel_agents at once")
+        self.airflow(
+            "pools",
+            "set",
+            "nightshift_agents",
+            str(self.pool_slots),
+            "Nightshift agent checkpoints: at most parallel_agents at once",
+        )
         for name, args in (
             ("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.port)]),
             ("scheduler", ["scheduler", "--skip-serve-logs"]),
@@ -108,8 +123,12 @@ class AirflowStack:
         ):
             log = (self.home / "logs" / f"{name}.log").open("ab")
             self.processes[name] = subprocess.Popen(
-                [str(Path(sys.executable).with_name("airflow")), *args], env=self.env(), stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                [str(Path(sys.executable).with_name("airflow")), *args],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         self._wait_healthy()
         return self
@@ -119,7 +138,9 @@ class AirflowStack:
         while time.monotonic() < deadline:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"airflow {name} exited with {proc.returncode}; see {self.home}/logs/{name}.log")
+                    raise RuntimeError(
+                        f"airflow {name} exited with {proc.returncode}; see {self.home}/logs/{name}.log"
+                    )
             try:
                 if requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=2).ok:
                     return
@@ -149,15 +170,23 @@ class AirflowStack:
     # -- REST ---------------------------------------------------------------------------------------------
     def token(self) -> str:
         if self._token is None:
-            resp = requests.post(f"{self.base_url}/auth/token", json={"username": "admin", "password": self.password},
-                                 timeout=10)
+            resp = requests.post(
+                f"{self.base_url}/auth/token",
+                json={"username": "admin", "password": self.password},
+                timeout=10,
+            )
             resp.raise_for_status()
             self._token = resp.json()["access_token"]
         return self._token
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = requests.request(method, f"{self.base_url}/api/v2{path}",
-                                headers={"Authorization": f"Bearer {self.token()}"}, timeout=30, **kwargs)
+        resp = requests.request(
+            method,
+            f"{self.base_url}/api/v2{path}",
+            headers={"Authorization": f"Bearer {self.token()}"},
+            timeout=30,
+            **kwargs,
+        )
         if not resp.ok:
             raise RuntimeError(f"{method} {path}: {resp.status_code} {resp.text[:500]}")
         return resp.json() if resp.content else None
@@ -175,11 +204,21 @@ class AirflowStack:
         errors = self.api("GET", "/importErrors")
         raise RuntimeError(f"DAG {dag_id} not parsed after {timeout}s; import errors: {errors}")
 
-    def trigger(self, conf: dict[str, Any] | None = None, dag_id: str = DAG_ID, run_id: str | None = None) -> str:
+    def trigger(
+        self, conf: dict[str, Any] | None = None, dag_id: str = DAG_ID, run_id: str | None = None
+    ) -> str:
         body: dict[str, Any] = {"logical_date": None, "conf": conf or {}}
         if run_id:
             body["dag_run_id"] = run_id
         return str(self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
+
+    def xcom(self, run_id: str, task_id: str, map_index: int = -1, dag_id: str = DAG_ID) -> Any:
+        entry = self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+            params={"map_index": map_index, "deserialize": True},
+        )
+        return entry["value"]
 
     def run_state(self, run_id: str, dag_id: str = DAG_ID) -> str:
         return str(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
@@ -188,8 +227,11 @@ class AirflowStack:
         out: list[dict[str, Any]] = []
         offset = 0
         while True:
-            page = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
-                            params={"limit": 100, "offset": offset})
+            page = self.api(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+                params={"limit": 100, "offset": offset},
+            )
             out += page["task_instances"]
             offset += 100
             if offset >= page["total_entries"]:

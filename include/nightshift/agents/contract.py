@@ -122,10 +122,12 @@ def parse_result(checkpoint: Checkpoint, raw: bytes | str | None) -> CheckpointR
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "result"
         return CheckpointResult.failed(
-            checkpoint, f"the agent's result is invalid at {where}: {first['msg']} ({exc.error_count()} error(s))"
+            checkpoint,
+            f"the agent's result is invalid at {where}: {first['msg']} ({exc.error_count()} error(s))",
         )
     if result.checkpoint != checkpoint:
         return CheckpointResult.failed(
-            checkpoint, f"the agent answered checkpoint {result.checkpoint.value} when asked for {checkpoint.value}"
+            checkpoint,
+            f"the agent answered checkpoint {result.checkpoint.value} when asked for {checkpoint.value}",
         )
     return result

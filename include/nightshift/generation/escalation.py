@@ -17,15 +17,26 @@ class EscalationPolicy(BaseModel):
     max_files_outside_estimate: int = Field(default=3, ge=0)
     #: Paths no agent edits without a human decision (globs, repository-relative).
     sensitive_paths: list[str] = Field(
-        default_factory=lambda: [".gitlab-ci.yml", ".github/*", "CODEOWNERS", ".git/*", "**/migrations/*",
-                                 "*.pem", "*.key", "Dockerfile", ".nightshift*"]
+        default_factory=lambda: [
+            ".gitlab-ci.yml",
+            ".github/*",
+            "CODEOWNERS",
+            ".git/*",
+            "**/migrations/*",
+            "*.pem",
+            "*.key",
+            "Dockerfile",
+            ".nightshift*",
+        ]
     )
 
 
 def _matches(path: str, patterns: list[str]) -> bool:
     for pattern in patterns:
-        if fnmatch.fnmatch(path, pattern) or path == pattern.rstrip("/") or (
-            pattern.endswith("/") and path.startswith(pattern)
+        if (
+            fnmatch.fnmatch(path, pattern)
+            or path == pattern.rstrip("/")
+            or (pattern.endswith("/") and path.startswith(pattern))
         ):
             return True
         if pattern.startswith("**/") and fnmatch.fnmatch(path, pattern[3:]):
@@ -51,9 +62,11 @@ def escalation_reasons(
             reasons.append(f"agent flagged: {details.escalation_reason}")
         if details.open_questions:
             reasons.append("open questions: " + "; ".join(details.open_questions))
-        if details.complexity and ticket.complexity and COMPLEXITY_RANK[details.complexity] > COMPLEXITY_RANK[
-            ticket.complexity
-        ]:
+        if (
+            details.complexity
+            and ticket.complexity
+            and COMPLEXITY_RANK[details.complexity] > COMPLEXITY_RANK[ticket.complexity]
+        ):
             reasons.append(f"complexity {details.complexity} is beyond the estimate ({ticket.complexity})")
     files = list(scope.scope.files) if scope is not None and scope.scope is not None else []
     if ticket.estimated_files:

@@ -23,7 +23,14 @@ from pydantic import BaseModel
 
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, CheckpointResult, Limits
 from nightshift.forge.commits import commit_message
-from nightshift.forge.git import GitAuth, agent_branch, commit_all, push_agent_branch, remote_branch_sha, run_git
+from nightshift.forge.git import (
+    GitAuth,
+    agent_branch,
+    commit_all,
+    push_agent_branch,
+    remote_branch_sha,
+    run_git,
+)
 from nightshift.generation.escalation import EscalationPolicy, escalation_reasons
 from nightshift.generation.state import BatchState, Escalation, PushRecord, TicketOutcome, utcnow
 from nightshift.intake.records import IntakeRecord
@@ -44,23 +51,26 @@ CONTINUE = Decision(action="continue")
 
 
 class Runner(Protocol):
-    def run(self, request: CheckpointRequest, run_dir: Path, *, deadline_monotonic: float | None = None
-            ) -> CheckpointResult: ...
+    def run(
+        self, request: CheckpointRequest, run_dir: Path, *, deadline_monotonic: float | None = None
+    ) -> CheckpointResult: ...
 
 
 class Workspaces(Protocol):
     """nightshift.agents.workspace.WorkspaceManager."""
 
-    def create(self, repo_url: str, ticket_id: str, base_ref: str, branch: str | None = None, *,
-               batch_id: str) -> Path: ...
+    def create(
+        self, repo_url: str, ticket_id: str, base_ref: str, branch: str | None = None, *, batch_id: str
+    ) -> Path: ...
     def remove(self, batch_id: str, ticket_id: str) -> bool: ...
 
 
 class Forge(Protocol):
     """What publishing needs from the forge (nightshift.forge.merge_requests.MergeRequestForge)."""
 
-    def upsert_draft_mr(self, source_branch: str, target_branch: str, title: str, description: str,
-                        labels: list[str]) -> Any: ...
+    def upsert_draft_mr(
+        self, source_branch: str, target_branch: str, title: str, description: str, labels: list[str]
+    ) -> Any: ...
     def upsert_note(self, mr_iid: int, marker_key: str, body: str) -> Any: ...
 
 
@@ -110,7 +120,9 @@ class GenerationContext:
 
 
 # --------------------------------------------------------------------------------------------------------
-def _finish(ctx: GenerationContext, ticket_id: str, state: TicketState, reason: str, **extra: Any) -> TicketOutcome:
+def _finish(
+    ctx: GenerationContext, ticket_id: str, state: TicketState, reason: str, **extra: Any
+) -> TicketOutcome:
     return ctx.state.save_outcome(
         TicketOutcome(ticket_id=ticket_id, batch_id=ctx.batch_id, state=state, reason=reason, **extra)
     )
@@ -118,7 +130,9 @@ def _finish(ctx: GenerationContext, ticket_id: str, state: TicketState, reason: 
 
 def _carry_over_if_aborted(ctx: GenerationContext, ticket_id: str) -> Decision | None:
     if ctx.state.aborted():
-        outcome = _finish(ctx, ticket_id, TicketState.CARRIED_OVER, "batch aborted after more than 3 rate limits")
+        outcome = _finish(
+            ctx, ticket_id, TicketState.CARRIED_OVER, "batch aborted after more than 3 rate limits"
+        )
         return Decision(action="skip", reason=f"{ticket_id}: {outcome.state.value}: {outcome.reason}")
     return None
 
@@ -127,7 +141,9 @@ def dependency_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
     """wait while a dependency is unfinished; skip (and carry over) when one did not complete."""
     finished = ctx.state.outcome(ticket_id)
     if finished is not None:
-        return Decision(action="skip", reason=f"{ticket_id} already {finished.state.value}: {finished.reason}")
+        return Decision(
+            action="skip", reason=f"{ticket_id} already {finished.state.value}: {finished.reason}"
+        )
     if (aborted := _carry_over_if_aborted(ctx, ticket_id)) is not None:
         return aborted
     deps = ctx.manifest.ticket(ticket_id).dependencies
@@ -147,19 +163,28 @@ def before_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkp
     """The checks every checkpoint makes before an agent may start."""
     finished = ctx.state.outcome(ticket_id)
     if finished is not None:
-        return Decision(action="skip", reason=f"{ticket_id} already {finished.state.value}: {finished.reason}")
+        return Decision(
+            action="skip", reason=f"{ticket_id} already {finished.state.value}: {finished.reason}"
+        )
     if ctx.state.checkpoint_result(ticket_id, checkpoint) is not None:
         return CONTINUE  # resume: the result is on record, no agent needed
     if (aborted := _carry_over_if_aborted(ctx, ticket_id)) is not None:
         return aborted
     paused = ctx.state.paused_until(ctx.clock())
     if paused is not None:
-        return Decision(action="defer", until=paused, reason=f"batch paused for a rate limit until {paused:%H:%M:%S}Z")
+        return Decision(
+            action="defer", until=paused, reason=f"batch paused for a rate limit until {paused:%H:%M:%S}Z"
+        )
     ctx.state.start_ticket(ticket_id, ctx.manifest.config.timeout_seconds, ctx.clock())
     deadline = ctx.state.deadline(ticket_id, ctx.clock())
     if deadline is not None and ctx.clock() >= deadline:
-        _finish(ctx, ticket_id, TicketState.FAILED, f"timed out: over timeout_per_ticket "
-                f"({ctx.manifest.config.timeout_per_ticket}) before {checkpoint.value}")
+        _finish(
+            ctx,
+            ticket_id,
+            TicketState.FAILED,
+            f"timed out: over timeout_per_ticket "
+            f"({ctx.manifest.config.timeout_per_ticket}) before {checkpoint.value}",
+        )
         return Decision(action="fail", reason=f"{ticket_id} timed out before {checkpoint.value}")
     return CONTINUE
 
@@ -180,7 +205,9 @@ def _workspace(ctx: GenerationContext, ticket_id: str) -> tuple[Path, Repository
     entry = ctx.manifest.ticket(ticket_id)
     repo = ctx.repository(entry)
     base, target = _base_for(ctx, entry, repo)
-    path = ctx.workspaces.create(repo.fetch_url, ticket_id, base, agent_branch(ticket_id), batch_id=ctx.batch_id)
+    path = ctx.workspaces.create(
+        repo.fetch_url, ticket_id, base, agent_branch(ticket_id), batch_id=ctx.batch_id
+    )
     return path, repo, base, target
 
 
@@ -188,11 +215,14 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
     """Run one checkpoint (or return its recorded result) and record what happened."""
     existing = ctx.state.checkpoint_result(ticket_id, checkpoint)
     if existing is not None:
-        return Decision(action="continue", reason=f"{checkpoint.value} already on record: resumed",
-                        data={"status": existing.status})
+        return Decision(
+            action="continue",
+            reason=f"{checkpoint.value} already on record: resumed",
+            data={"status": existing.status},
+        )
     ctx.state.start_ticket(ticket_id, ctx.manifest.config.timeout_seconds, ctx.clock())
     remaining = (ctx.state.deadline(ticket_id, ctx.clock()) - ctx.clock()).total_seconds()  # type: ignore[operator]
-    workspace, repo, base, target = _workspace(ctx, ticket_id)
+    workspace, repo, base, _ = _workspace(ctx, ticket_id)
     per_checkpoint = ctx.limits.timeout_seconds if ctx.limits else int(remaining)
     limits = (ctx.limits or Limits(timeout_seconds=1)).model_copy(
         update={"timeout_seconds": max(1, min(int(remaining), per_checkpoint))}
@@ -204,7 +234,7 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         workspace=str(workspace),
         previous=ctx.state.previous_results(ticket_id, checkpoint),
         limits=limits,
-        escalation_answer=ctx.record(ticket_id).escalation_answer if checkpoint == Checkpoint.C0 else None,
+        escalation_answer=ctx.record(ticket_id).escalation_answer,
     )
     deadline = time.monotonic() + remaining
     with tempfile.TemporaryDirectory(prefix=f"nightshift-{ticket_id}-{checkpoint.value}-") as tmp:
@@ -216,8 +246,11 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         event = ctx.state.record_rate_limit(ticket_id, checkpoint, result.rate_limit_reset_at, ctx.clock())
         if (aborted := _carry_over_if_aborted(ctx, ticket_id)) is not None:
             return aborted
-        return Decision(action="defer", until=event.reset_at,
-                        reason=f"rate limit #{len(ctx.state.rate_limits())}: batch paused until {event.reset_at}")
+        return Decision(
+            action="defer",
+            until=event.reset_at,
+            reason=f"rate limit #{len(ctx.state.rate_limits())}: batch paused until {event.reset_at}",
+        )
     if result.status == "failed":
         _finish(ctx, ticket_id, TicketState.FAILED, f"{checkpoint.value} failed: {result.reason}")
         ctx.workspaces.remove(ctx.batch_id, ticket_id)
@@ -232,27 +265,42 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
             ctx.workspaces.remove(ctx.batch_id, ticket_id)
             return Decision(action="fail", reason=f"{ticket_id}: C2 made no change")
     ctx.state.save_checkpoint(ticket_id, result)
-    return Decision(action="continue", reason=f"{checkpoint.value} {result.status}", data={"status": result.status})
+    return Decision(
+        action="continue", reason=f"{checkpoint.value} {result.status}", data={"status": result.status}
+    )
 
 
-def _store_evidence(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoint, attempt: str,
-                    run_dir: Path) -> None:
+def _store_evidence(
+    ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoint, attempt: str, run_dir: Path
+) -> None:
     base = ctx.state.run_dir_name(ticket_id, checkpoint, attempt)
     for path in sorted(run_dir.rglob("*")):
         if path.is_file() and path.stat().st_size <= 8 * 1024 * 1024:
             rel = path.relative_to(run_dir).as_posix()
-            ctx.state.artifacts.write_text(f"{base}/{rel}", path.read_text(encoding="utf-8", errors="replace"))
+            ctx.state.artifacts.write_text(
+                f"{base}/{rel}", path.read_text(encoding="utf-8", errors="replace")
+            )
 
 
-def _commit_and_push(ctx: GenerationContext, ticket_id: str, workspace: Path, repo: Repository, base: str,
-                     result: CheckpointResult) -> PushRecord | None:
+def _commit_and_push(
+    ctx: GenerationContext,
+    ticket_id: str,
+    workspace: Path,
+    repo: Repository,
+    base: str,
+    result: CheckpointResult,
+) -> PushRecord | None:
     impl = result.implementation
     partial = result.status == "partial"
     ticket = ctx.ticket_record(ticket_id)
     message = commit_message(
         ticket_id,
         (impl.summary if impl and impl.summary else ticket.title) or "implement ticket",
-        (impl.bullets if impl and impl.bullets else [f"Change {f}" for f in (impl.files_changed if impl else [])]),
+        (
+            impl.bullets
+            if impl and impl.bullets
+            else [f"Change {f}" for f in (impl.files_changed if impl else [])]
+        ),
         ctx.batch_id,
         partial,
     )
@@ -260,18 +308,28 @@ def _commit_and_push(ctx: GenerationContext, ticket_id: str, workspace: Path, re
     sha = commit_all(workspace, message, when=created)
     if sha is None:
         return None
-    record = PushRecord(ticket_id=ticket_id, branch=agent_branch(ticket_id), sha=sha, base_branch=base,
-                        checkpoint_trailer="C2-partial" if partial else "C2-complete")
+    record = PushRecord(
+        ticket_id=ticket_id,
+        branch=agent_branch(ticket_id),
+        sha=sha,
+        base_branch=base,
+        checkpoint_trailer="C2-partial" if partial else "C2-complete",
+    )
     if not ctx.dry_run:
         previous = ctx.state.push_record(ticket_id)
         remote = remote_branch_sha(repo.git_url, record.branch, repo.auth)
         if remote != sha:
-            expected = previous.sha if previous is not None else remote if _is_ours(workspace, remote, repo,
-                                                                                      ctx.batch_id) else None
+            expected = (
+                previous.sha
+                if previous is not None
+                else remote
+                if _is_ours(workspace, remote, repo, ctx.batch_id)
+                else None
+            )
             if remote is not None and expected is None:
                 raise RuntimeError(
-                    f"{ticket_id}: {record.branch} on the forge is at {remote[:12]}, a commit Nightshift did not "
-                    "push in this batch; refusing to overwrite it"
+                    f"{ticket_id}: {record.branch} on the forge is at {remote[:12]}, a commit Nightshift "
+                    "did not push in this batch; refusing to overwrite it"
                 )
             push_agent_branch(workspace, repo.git_url, ticket_id, sha, expected, repo.auth)
     ctx.state.save_push(record)
@@ -307,14 +365,26 @@ def escalation_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
     if not reasons:
         return CONTINUE
     entry = ctx.manifest.ticket(ticket_id)
-    ctx.state.save_escalation(Escalation(ticket_id=ticket_id, batch_id=ctx.batch_id, reasons=reasons, scope=scope,
-                                         plan=plan, ticket_url=entry.url, title=entry.title or ticket.title))
+    ctx.state.save_escalation(
+        Escalation(
+            ticket_id=ticket_id,
+            batch_id=ctx.batch_id,
+            reasons=reasons,
+            scope=scope,
+            plan=plan,
+            ticket_url=entry.url,
+            title=entry.title or ticket.title,
+        )
+    )
     found = _tracker_for(ctx, ticket_id)
     if found is not None:
         tracker, key = found
-        body = (f"Nightshift batch {ctx.batch_id} stopped before implementing {ticket_id}: a human decision "
-                "is needed.\n\n" + "\n".join(f"- {r}" for r in reasons) +
-                "\n\nAnswer in a comment and re-apply the ready-for-agent label to queue it again.")
+        body = (
+            f"Nightshift batch {ctx.batch_id} stopped before implementing {ticket_id}: a human decision "
+            "is needed.\n\n"
+            + "\n".join(f"- {r}" for r in reasons)
+            + "\n\nAnswer in a comment and re-apply the ready-for-agent label to queue it again."
+        )
         tracker.comment_once(key, marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="escalation"), body)
         tracker.ensure_labels(key, add=["agent-escalated"], remove=["ready-for-agent"])
     _finish(ctx, ticket_id, TicketState.ESCALATED, "; ".join(reasons))
@@ -335,8 +405,12 @@ def mr_description(ctx: GenerationContext, ticket: Ticket, url: str | None) -> s
     scope = ctx.state.checkpoint_result(ticket.id, Checkpoint.C0)
     plan = ctx.state.checkpoint_result(ticket.id, Checkpoint.C1)
     impl = ctx.state.checkpoint_result(ticket.id, Checkpoint.C2)
-    lines = [f"Ticket: [{ticket.id}]({url})" if url else f"Ticket: {ticket.id}", "",
-             f"Generated by Nightshift batch `{ctx.batch_id}`. Quality score: pending gates.", ""]
+    lines = [
+        f"Ticket: [{ticket.id}]({url})" if url else f"Ticket: {ticket.id}",
+        "",
+        f"Generated by Nightshift batch `{ctx.batch_id}`. Quality score: pending gates.",
+        "",
+    ]
     if scope and scope.scope:
         lines += ["## Scope", scope.scope.summary or "", *[f"- `{f}`" for f in scope.scope.files], ""]
     if plan and plan.plan:
@@ -344,12 +418,20 @@ def mr_description(ctx: GenerationContext, ticket: Ticket, url: str | None) -> s
         if plan.plan.risks:
             lines += ["## Risks", *[f"- {r}" for r in plan.plan.risks], ""]
     if impl and impl.implementation:
-        lines += ["## Changes", impl.implementation.summary or "",
-                  *[f"- {b}" for b in impl.implementation.bullets], ""]
+        lines += [
+            "## Changes",
+            impl.implementation.summary or "",
+            *[f"- {b}" for b in impl.implementation.bullets],
+            "",
+        ]
         if impl.implementation.tests_run:
             lines += ["## Tests run", *[f"- `{t}`" for t in impl.implementation.tests_run], ""]
         if impl.implementation.remaining_work:
-            lines += ["## Remaining work (partial)", *[f"- [ ] {r}" for r in impl.implementation.remaining_work], ""]
+            lines += [
+                "## Remaining work (partial)",
+                *[f"- [ ] {r}" for r in impl.implementation.remaining_work],
+                "",
+            ]
     lines += [f"<!-- {marker_key(batch=ctx.batch_id, ticket=ticket.id, kind='mr')} -->"]
     return "\n".join(lines)
 
@@ -358,8 +440,11 @@ def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
     """Open (or update) the draft MR; for a partial result, create the follow-up ticket once."""
     finished = ctx.state.outcome(ticket_id)
     if finished is not None and finished.state in (TicketState.COMPLETED, TicketState.PARTIAL):
-        return Decision(action="continue", reason=f"{ticket_id} already published",
-                        data={"merge_request_url": finished.merge_request_url})
+        return Decision(
+            action="continue",
+            reason=f"{ticket_id} already published",
+            data={"merge_request_url": finished.merge_request_url},
+        )
     if finished is not None:
         return Decision(action="skip", reason=f"{ticket_id} already {finished.state.value}")
     impl = ctx.state.checkpoint_result(ticket_id, Checkpoint.C2)
@@ -384,19 +469,35 @@ def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
         found = _tracker_for(ctx, ticket_id)
         if partial and found is not None:
             tracker, key = found
-            body = (f"Follow-up of {ticket_id} (Nightshift batch {ctx.batch_id}, partial MR {mr_url}).\n\n"
-                    "Remaining work:\n" + "\n".join(f"- {r}" for r in remaining))
+            body = (
+                f"Follow-up of {ticket_id} (Nightshift batch {ctx.batch_id}, partial MR {mr_url}).\n\n"
+                "Remaining work:\n" + "\n".join(f"- {r}" for r in remaining)
+            )
             followup = tracker.create_followup_once(
-                key, marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="followup"),
-                f"Follow-up: {ticket.title or ticket_id}", body)
+                key,
+                marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="followup"),
+                f"Follow-up: {ticket.title or ticket_id}",
+                body,
+            )
     state = TicketState.PARTIAL if partial else TicketState.COMPLETED
-    outcome = _finish(ctx, ticket_id, state, impl.reason or ("partial: " + "; ".join(remaining) if partial else
-                                                             "draft MR ready"),
-                      branch=push.branch, merge_request_url=mr_url, merge_request_iid=mr_iid, target_branch=target,
-                      followup_key=followup, remaining_work=remaining)
+    outcome = _finish(
+        ctx,
+        ticket_id,
+        state,
+        impl.reason or ("partial: " + "; ".join(remaining) if partial else "draft MR ready"),
+        branch=push.branch,
+        merge_request_url=mr_url,
+        merge_request_iid=mr_iid,
+        target_branch=target,
+        followup_key=followup,
+        remaining_work=remaining,
+    )
     ctx.workspaces.remove(ctx.batch_id, ticket_id)
-    return Decision(action="continue", reason=f"{ticket_id} {outcome.state.value}",
-                    data={"merge_request_url": outcome.merge_request_url})
+    return Decision(
+        action="continue",
+        reason=f"{ticket_id} {outcome.state.value}",
+        data={"merge_request_url": outcome.merge_request_url},
+    )
 
 
 def remove_tree(path: Path) -> None:

@@ -97,14 +97,18 @@ class BatchState:
         return f"tickets/{check_ticket_id(ticket_id)}"
 
     # -- ticket timing ---------------------------------------------------------------------------
-    def start_ticket(self, ticket_id: str, timeout_seconds: int, now: dt.datetime | None = None) -> TicketStart:
+    def start_ticket(
+        self, ticket_id: str, timeout_seconds: int, now: dt.datetime | None = None
+    ) -> TicketStart:
         """Record the first start; later calls (retries) return the first record, so the deadline holds."""
         path = f"{self._tdir(ticket_id)}/started.json"
         existing = self.artifacts.read_model(path, TicketStart)
         if existing is not None:
             return existing
         now = now or utcnow()
-        record = TicketStart(ticket_id=ticket_id, started_at=now, deadline=now + dt.timedelta(seconds=timeout_seconds))
+        record = TicketStart(
+            ticket_id=ticket_id, started_at=now, deadline=now + dt.timedelta(seconds=timeout_seconds)
+        )
         self.artifacts.write_model(path, record)
         return record
 
@@ -118,7 +122,9 @@ class BatchState:
         )
 
     def save_checkpoint(self, ticket_id: str, result: CheckpointResult) -> None:
-        self.artifacts.write_model(f"{self._tdir(ticket_id)}/checkpoints/{result.checkpoint.value}.json", result)
+        self.artifacts.write_model(
+            f"{self._tdir(ticket_id)}/checkpoints/{result.checkpoint.value}.json", result
+        )
 
     def previous_results(self, ticket_id: str, upto: Checkpoint) -> dict[str, CheckpointResult]:
         out: dict[str, CheckpointResult] = {}
@@ -144,7 +150,11 @@ class BatchState:
         return sorted(events, key=lambda e: (e.hit_at, e.ticket_id))
 
     def record_rate_limit(
-        self, ticket_id: str, checkpoint: Checkpoint, reset_at: dt.datetime | None, now: dt.datetime | None = None
+        self,
+        ticket_id: str,
+        checkpoint: Checkpoint,
+        reset_at: dt.datetime | None,
+        now: dt.datetime | None = None,
     ) -> RateLimitEvent:
         """One record per event. The index counts this ticket+checkpoint's earlier events, so a new
         event after a resume is a new record, while the pause check in `paused_until` stops a retried

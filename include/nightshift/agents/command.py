@@ -1,0 +1,346 @@
+"""The command backend: any coding-agent CLI, one invocation per checkpoint, in the sandbox.
+
+The argv template (`command:` in config, or a preset from include/config/agents.yaml) and the
+prompt templates (include/config/prompts/C0.md, C1.md, C2.md) use string.Template `$name`
+placeholders, filled per checkpoint. Template values are substituted once: a `$title` inside a
+ticket's text stays literal. Argument lists are never passed through a shell.
+
+Variables: $prompt (the rendered prompt text), $prompt_file (the same text in a file), $result_path
+(where the agent must write its result JSON; also in NIGHTSHIFT_RESULT), $request_path (the request
+JSON; also NIGHTSHIFT_REQUEST), $workspace, $checkpoint, $ticket_id, $home, and every `command_vars`
+entry. Prompts additionally get $title, $description, $acceptance_criteria, $estimated_files,
+$test_cases, $open_questions, $previous, $escalation_answer, $batch_id and $result_format.
+
+When the CLI writes no result and the checkpoint is in `synthesise_results` (default: C2 only),
+the result is synthesised, exactly as follows:
+  files = paths from `git status --porcelain --untracked-files=all` in the worktree
+          (i.e. `git diff --name-only HEAD` plus untracked files)
+  C2: exit 0 and files    -> status ok, implementation.files_changed = files,
+                             summary says it was synthesised, tests_passed = null
+      exit 0 and no files -> failed "the agent exited 0, wrote no result and changed no file"
+      exit != 0           -> failed "the agent exited with code N and wrote no result"
+                             (files_changed still lists what it left behind)
+  C0: exit 0              -> ok, scope.files = the ticket's estimated_files, summary = end of stdout
+  C1: exit 0              -> ok, plan.plan = end of stdout
+  not a git worktree      -> failed (changes cannot be listed)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from string import Template
+
+from nightshift.agents.config import AgentConfig
+from nightshift.agents.contract import (
+    Checkpoint,
+    CheckpointResult,
+    ImplementResult,
+    PlanResult,
+    ScopeResult,
+    TokenUsage,
+    parse_result,
+)
+from nightshift.agents.runner import SANDBOX_IO, AgentRunner, Invocation, PrepareError, RunContext
+from nightshift.agents.sandbox import SANDBOX_PATH, Mount, ProcessOutcome, python_runtime_paths
+
+MAX_PROMPT_CHARS = 100_000
+_STDOUT_TAIL = 4000
+
+RESULT_FORMATS: dict[Checkpoint, dict[str, object]] = {
+    Checkpoint.C0: {
+        "checkpoint": "C0",
+        "status": "ok",
+        "scope": {"summary": "what the ticket touches", "files": ["src/example.py"]},
+    },
+    Checkpoint.C1: {
+        "checkpoint": "C1",
+        "status": "ok",
+        "plan": {
+            "plan": "the approach",
+            "risks": ["what could break"],
+            "complexity": "small",
+            "escalation_reason": None,
+            "open_questions": [],
+        },
+    },
+    Checkpoint.C2: {
+        "checkpoint": "C2",
+        "status": "ok",
+        "implementation": {
+            "summary": "what changed",
+            "bullets": ["one line per change"],
+            "files_changed": ["src/example.py"],
+            "tests_run": ["pytest tests/"],
+            "tests_passed": True,
+            "remaining_work": [],
+        },
+    },
+}
+
+
+def load_prompts(prompts_dir: Path) -> dict[Checkpoint, Template]:
+    """Read C0.md, C1.md and C2.md and check every placeholder is one we fill in."""
+    prompts: dict[Checkpoint, Template] = {}
+    for checkpoint in Checkpoint:
+        path = prompts_dir / f"{checkpoint.value}.md"
+        template = Template(path.read_text(encoding="utf-8"))
+        try:
+            template.substitute(dict.fromkeys(_PROMPT_FIELDS, "x"))
+        except (KeyError, ValueError) as exc:
+            raise ValueError(
+                f"{path}: unknown or malformed placeholder {exc} (write $$ for a literal $)"
+            ) from None
+        prompts[checkpoint] = template
+    return prompts
+
+
+_PROMPT_FIELDS = (
+    "ticket_id",
+    "title",
+    "description",
+    "acceptance_criteria",
+    "estimated_files",
+    "test_cases",
+    "open_questions",
+    "checkpoint",
+    "workspace",
+    "result_path",
+    "request_path",
+    "previous",
+    "escalation_answer",
+    "batch_id",
+    "result_format",
+    "home",
+)
+
+
+def _bullets(items: list[str]) -> str:
+    return "\n".join(f"- {item}" for item in items) if items else "- (none given)"
+
+
+def render_prompt(template: Template, ctx: RunContext) -> str:
+    request = ctx.request
+    ticket = request.ticket
+    previous = {k: v.model_dump(mode="json", exclude_defaults=True) for k, v in request.previous.items()}
+    fields = {
+        "ticket_id": ticket.id,
+        "title": ticket.title or "(untitled)",
+        "description": ticket.description or "(no description)",
+        "acceptance_criteria": _bullets(ticket.acceptance_criteria),
+        "estimated_files": _bullets(ticket.estimated_files),
+        "test_cases": _bullets(ticket.test_cases),
+        "open_questions": _bullets(ticket.open_questions),
+        "checkpoint": request.checkpoint.value,
+        "workspace": str(ctx.workspace),
+        "result_path": str(ctx.paths.result),
+        "request_path": str(ctx.paths.request),
+        "previous": json.dumps(previous, indent=2) if previous else "{}",
+        "escalation_answer": request.escalation_answer or "(none)",
+        "batch_id": request.batch_id,
+        "result_format": json.dumps(RESULT_FORMATS[request.checkpoint], indent=2),
+        "home": str(ctx.paths.home),
+    }
+    text = template.substitute(fields)
+    if len(text) > MAX_PROMPT_CHARS:
+        text = text[:MAX_PROMPT_CHARS] + "\n\n[prompt truncated by Nightshift]\n"
+    return ctx.redactor.text(text)
+
+
+def changed_files(workspace: Path) -> list[str] | None:
+    """Paths changed in the worktree (tracked changes and untracked files); None if not a git worktree."""
+    env = {
+        "PATH": SANDBOX_PATH,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "HOME": os.environ.get("HOME", "/nonexistent"),
+    }
+    proc = subprocess.run(
+        [
+            "git",
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.untrackedCache=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+        ],
+        cwd=workspace,
+        capture_output=True,
+        env=env,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        return None
+    return sorted(
+        {entry[3:].decode(errors="replace") for entry in proc.stdout.split(b"\0") if len(entry) > 3}
+    )
+
+
+def parse_usage(fmt: str, stdout: bytes) -> TokenUsage | None:
+    """Token usage printed by the CLI itself: Claude Code's --output-format json, Codex's --json events."""
+    text = stdout.decode(errors="replace")
+    if fmt == "claude-json":
+        for line in reversed([*text.strip().splitlines(), text]):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and "usage" in data:
+                usage = data.get("usage") or {}
+                inputs = sum(
+                    int(usage.get(k) or 0)
+                    for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+                )
+                return TokenUsage(
+                    input_tokens=inputs,
+                    output_tokens=int(usage.get("output_tokens") or 0),
+                    cost_usd=float(data.get("total_cost_usd") or 0.0),
+                )
+        return None
+    if fmt == "codex-jsonl":
+        total = TokenUsage()
+        found = False
+        for line in text.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if (
+                isinstance(event, dict)
+                and event.get("type") == "turn.completed"
+                and isinstance(event.get("usage"), dict)
+            ):
+                found = True
+                total.input_tokens += int(event["usage"].get("input_tokens") or 0)
+                total.output_tokens += int(event["usage"].get("output_tokens") or 0)
+        return total if found else None
+    return None
+
+
+class CommandRunner(AgentRunner):
+    """Runs a configured CLI per checkpoint; see the module docstring for templates and synthesis."""
+
+    backend = "command"
+
+    def __init__(self, config: AgentConfig, *, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(config, environ=environ)
+        self.prompts = load_prompts(config.prompts_dir)
+        # Fail at build time on a template that names a variable nobody fills in.
+        probe = dict.fromkeys(
+            [
+                *config.command_vars,
+                "prompt",
+                "prompt_file",
+                "result_path",
+                "request_path",
+                "workspace",
+                "checkpoint",
+                "ticket_id",
+                "home",
+            ],
+            "x",
+        )
+        for arg in config.command:
+            try:
+                Template(arg).substitute(probe)
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"agent command {arg!r}: unknown or malformed placeholder {exc}") from None
+
+    def prepare(self, ctx: RunContext) -> Invocation:
+        prompt = render_prompt(self.prompts[ctx.request.checkpoint], ctx)
+        host_prompt = ctx.run_dir / "prompt.md"
+        prompt_file = SANDBOX_IO / "prompt.md" if ctx.sandboxed else host_prompt
+        values = {**ctx.vars, "prompt": prompt, "prompt_file": str(prompt_file)}
+        try:
+            argv = [Template(arg).substitute(values) for arg in self.config.command]
+        except (KeyError, ValueError) as exc:
+            raise PrepareError(f"agent command template: unknown placeholder {exc}") from None
+        mounts: list[Mount] = []
+        seen: set[Path] = set()
+        sources = [*self.config.ro_binds]
+        if argv and Path(argv[0]).is_absolute():
+            sources.append(Path(argv[0]))
+        for source in sources:
+            for path in [source, *python_runtime_paths(source)]:
+                resolved = path.resolve()
+                if resolved.exists() and resolved not in seen and resolved.parts[:2] != ("/", "usr"):
+                    seen.add(resolved)
+                    mounts.append(Mount(resolved))
+        if ctx.sandboxed:
+            mounts.append(Mount(host_prompt, dest=prompt_file))
+        return Invocation(argv=argv, mounts=mounts, evidence={"prompt.md": prompt})
+
+    def interpret(self, ctx: RunContext, outcome: ProcessOutcome, raw: bytes | None) -> CheckpointResult:
+        checkpoint = ctx.request.checkpoint
+        if raw is not None:
+            result = parse_result(checkpoint, raw)
+        elif checkpoint in self.config.synthesise_results:
+            result = self.synthesise(ctx, outcome)
+        else:
+            result = CheckpointResult.failed(
+                checkpoint, f"the agent wrote no result to {ctx.paths.result} (exit code {outcome.exit_code})"
+            )
+        usage = parse_usage(self.config.usage_format, outcome.stdout)
+        if usage is not None and result.usage == TokenUsage():
+            result = result.model_copy(update={"usage": usage})
+        return result
+
+    def synthesise(self, ctx: RunContext, outcome: ProcessOutcome) -> CheckpointResult:
+        checkpoint = ctx.request.checkpoint
+        code = outcome.exit_code
+        tail = ctx.redactor.bytes(outcome.stdout[-_STDOUT_TAIL:]).strip()
+        if checkpoint == Checkpoint.C2:
+            files = changed_files(ctx.workspace)
+            if files is None:
+                return CheckpointResult.failed(
+                    checkpoint, "the agent wrote no result and the workspace is not a git worktree"
+                )
+            if code != 0:
+                return CheckpointResult(
+                    checkpoint=checkpoint,
+                    status="failed",
+                    reason=f"the agent exited with code {code} and wrote no result",
+                    implementation=ImplementResult(files_changed=files),
+                )
+            if not files:
+                return CheckpointResult.failed(
+                    checkpoint, "the agent exited 0, wrote no result and changed no file"
+                )
+            return CheckpointResult(
+                checkpoint=checkpoint,
+                status="ok",
+                reason="synthesised: the agent wrote no result.json",
+                implementation=ImplementResult(
+                    summary=f"Synthesised by Nightshift: the agent exited 0 and changed {len(files)} file(s)",
+                    bullets=[f"Changed {f}" for f in files],
+                    files_changed=files,
+                    tests_passed=None,
+                ),
+            )
+        if code != 0:
+            return CheckpointResult.failed(
+                checkpoint, f"the agent exited with code {code} and wrote no result"
+            )
+        if checkpoint == Checkpoint.C0:
+            return CheckpointResult(
+                checkpoint=checkpoint,
+                status="ok",
+                reason="synthesised from the exit code",
+                scope=ScopeResult(summary=tail[-2000:], files=list(ctx.request.ticket.estimated_files)),
+            )
+        return CheckpointResult(
+            checkpoint=checkpoint,
+            status="ok",
+            reason="synthesised from the exit code",
+            plan=PlanResult(plan=tail),
+        )

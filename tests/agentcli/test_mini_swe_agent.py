@@ -1,0 +1,161 @@
+"""A real coding-agent CLI (mini-swe-agent from PyPI), run offline through Nightshift's command backend
+and sandbox, against the OpenAI-compatible stub model in tests/support/stub_model.py.
+
+Network choice: the stub listens on the host's loopback and the preset uses `network: allow`
+(the sandbox shares the host network), which is exactly how a real deployment reaches its model API.
+The alternative (stub inside the sandbox's own network namespace) would prove less: the
+network-off case is already covered by tests/nightshift/agents/test_agent_sandbox.py.
+
+The CLI is installed once into its own venv under ~/.cache/nightshift/agent-venvs/ (keyed by the
+pinned versions, reused when present) with the project's own pip, so the machine's package index
+configuration applies. The test skips (loudly) only when pip cannot reach a package index.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nightshift.agents.config import AgentConfig
+from nightshift.agents.contract import Checkpoint, CheckpointRequest, Limits
+from nightshift.agents.runner import build_runner
+from nightshift.agents.workspace import WorkspaceManager
+from nightshift.models import Ticket
+from tests.support.stub_model import StubModel
+
+pytestmark = pytest.mark.agentcli
+
+MINI_VERSION = "2.4.6"
+LITELLM_VERSION = "1.106.2"
+VENVS = Path(os.environ.get("NIGHTSHIFT_AGENT_VENVS", Path.home() / ".cache" / "nightshift" / "agent-venvs"))
+CANARIES = {
+    "AIRFLOW__CORE__FERNET_KEY": "canary-fernet-mini-3f9e2d1c",
+    "NIGHTSHIFT_CANARY": "canary-nightshift-mini-7b6a5c4d",
+    "GITLAB_TOKEN": "glpat-canaryMINIcanary123456",
+}
+API_KEY = "sk-stub-allowlisted-key-0000000000"
+_UNREACHABLE = ("Network is unreachable", "NewConnectionError", "Temporary failure in name resolution",
+                "Failed to establish a new connection", "Could not fetch URL", "ConnectTimeoutError")
+
+
+def mini_venv() -> Path:
+    """The cached venv with mini-swe-agent, installed on first use (about a minute, ~700 MB)."""
+    venv = VENVS / f"mini-swe-agent-{MINI_VERSION}_litellm-{LITELLM_VERSION}"
+    done = venv / ".nightshift-complete"
+    VENVS.mkdir(parents=True, exist_ok=True)
+    with open(VENVS / ".install.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.is_file() and (venv / "bin" / "mini").is_file():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
+             f"mini-swe-agent=={MINI_VERSION}", f"litellm=={LITELLM_VERSION}"],
+            capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
+        )
+        if proc.returncode != 0:
+            shutil.rmtree(venv, ignore_errors=True)
+            output = proc.stdout + proc.stderr
+            if any(sign in output for sign in _UNREACHABLE):
+                pytest.skip(f"!!! SKIPPED: pip cannot reach a package index, mini-swe-agent not installed: "
+                            f"{output.strip()[-400:]}")
+            raise AssertionError(f"installing mini-swe-agent failed:\n{output[-3000:]}")
+        # The sandbox mounts the venv read-only (and sets PYTHONDONTWRITEBYTECODE): without compiled
+        # bytecode every run would recompile litellm from source (~15 s instead of ~3 s).
+        subprocess.run([str(venv / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", str(venv)],
+                       capture_output=True, timeout=900, check=False)
+        done.write_text(f"mini-swe-agent=={MINI_VERSION} litellm=={LITELLM_VERSION}\n")
+    return venv
+
+
+def reply(command: str, thought: str) -> str:
+    return f"THOUGHT: {thought}\n\n```mswea_bash_command\n{command}\n```"
+
+
+FINISH = reply("echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT", "The task is done.")
+C0_RESULT = json.dumps({"checkpoint": "C0", "status": "ok",
+                        "scope": {"summary": "Add calc.py with add()", "files": ["calc.py"]}})
+SCRIPTS = {
+    "C0": [reply(f"cat > \"$NIGHTSHIFT_RESULT\" <<'EOF'\n{C0_RESULT}\nEOF", "Write the scope result."), FINISH],
+    "C2": [reply("printf 'def add(a, b):\\n    return a + b\\n' > calc.py && python3 -c 'print(1)' || true",
+                 "Create calc.py with the add function."), FINISH],
+}
+
+
+def script(body: dict) -> str:
+    """Pick the scripted conversation from the checkpoint named in the prompt, the step from the turn."""
+    first_user = next((m.get("content", "") for m in body["messages"] if m.get("role") == "user"), "")
+    checkpoint = "C0" if "checkpoint C0 of three" in str(first_user) else "C2"
+    steps = SCRIPTS[checkpoint]
+    turns = sum(1 for m in body["messages"] if m.get("role") == "assistant")
+    return steps[min(turns, len(steps) - 1)]
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    repo = tmp_path / "origin"
+    repo.mkdir()
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x.invalid"}
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "init"]):
+        if args[0] == "add":
+            (repo / "README.md").write_text("# calc\n")
+        subprocess.run(["git", *args], cwd=repo, check=True, env=env, capture_output=True)
+    return repo
+
+
+@pytest.mark.timeout(1500)  # the first run installs the CLI (1-3 minutes, longer on a loaded machine)
+def test_mini_swe_agent_edits_the_worktree_through_the_sandbox(tmp_path, origin, monkeypatch):
+    venv = mini_venv()
+    for key, value in CANARIES.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    worktree = WorkspaceManager(tmp_path / "ws", min_free_mb=1).create(str(origin), "CALC-7", "main", batch_id="b1")
+    ticket = Ticket(id="CALC-7", title="Add an add() helper", description="Create calc.py with add(a, b).",
+                    estimated_files=["calc.py"], acceptance_criteria=["add(2, 3) == 5"])
+
+    with StubModel(script, log_path=tmp_path / "model-requests.jsonl") as stub:
+        config = AgentConfig(preset="mini-swe-agent", timeout_seconds=180,
+                             command_vars={"mini": str(venv / "bin" / "mini"), "api_base": stub.base_url},
+                             allowed_hosts=[f"127.0.0.1:{stub.port}"])
+        runner = build_runner(config)
+        results = {}
+        for checkpoint in (Checkpoint.C0, Checkpoint.C2):
+            request = CheckpointRequest(batch_id="b1", ticket=ticket, checkpoint=checkpoint,
+                                        workspace=str(worktree), limits=Limits(timeout_seconds=180))
+            results[checkpoint.value] = runner.run(request, tmp_path / "runs" / checkpoint.value)
+        requests = stub.chat_requests()
+
+    c0, c2 = results["C0"], results["C2"]
+    stderr = (tmp_path / "runs" / "C2" / "stderr.txt").read_text()[-3000:]
+    # C0: the model told the CLI to write the contract's result file; Nightshift read it.
+    assert c0.status == "ok", (c0.reason, (tmp_path / "runs" / "C0" / "stderr.txt").read_text()[-3000:])
+    assert c0.scope.files == ["calc.py"]
+    # C2: the edit happened in the worktree; the result was synthesised from exit code + git status.
+    assert c2.status == "ok", (c2.reason, stderr)
+    assert c2.implementation.files_changed == ["calc.py"]
+    assert (worktree / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+    run = json.loads((tmp_path / "runs" / "C2" / "run.json").read_text())
+    assert run["sandboxed"] is True and run["network"] == "allow" and run["exit_code"] == 0
+    assert run["processes_left"] == 0
+
+    # What the model was sent: our prompt (ticket, result path), then the observation of the command.
+    assert len(requests) == 4  # two steps per checkpoint
+    first = json.dumps(requests[0]["body"]["messages"])
+    assert "CALC-7" in first and "Add an add() helper" in first and "/nightshift/out/result.json" in first
+    observation = json.dumps(requests[3]["body"]["messages"])
+    assert "<returncode>0</returncode>" in observation
+    assert all(r["headers"].get("Authorization") == f"Bearer {API_KEY}" for r in requests)
+    # No canary from the parent environment reached the model (bodies and headers).
+    sent = "".join(r["raw"] + json.dumps(r["headers"]) for r in requests)
+    assert sum(sent.count(v) for v in CANARIES.values()) == 0
+    print(f"\nFIGURES mini-swe-agent: requests={len(requests)} canaries_sent=0 "
+          f"c0={results['C0'].duration_seconds}s c2={results['C2'].duration_seconds}s")

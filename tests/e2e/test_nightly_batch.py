@@ -1,0 +1,188 @@
+"""End-to-end: the nightly batch DAG under the real scheduler, triggerer, pool and LocalExecutor (SQLite),
+with the stand-in GitLab (git over HTTP), the demo tickets and the scripted agent in the sandbox.
+
+Figures come from what actually happened: task-instance start/end times from the Airflow REST API and
+the agent runs' own evidence (run.json, written by the runner around each sandboxed agent process).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nightshift_local.demo import DEMO, DemoEnvironment
+
+pytestmark = pytest.mark.e2e
+
+PARALLEL_AGENTS = 2
+TIMEOUT = 900
+
+
+def _ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def agent_runs(batch: Path) -> list[dict[str, Any]]:
+    """Every sandboxed agent run of the batch with its start and end time."""
+    runs = []
+    for run_json in sorted(batch.glob("tickets/*/runs/*/run.json")):
+        data = json.loads(run_json.read_text())
+        end = _ts(data["finished_at"])
+        start = end - dt.timedelta(seconds=float(data["duration_seconds"]))
+        runs.append({"ticket": data["ticket"], "checkpoint": data["checkpoint"], "status": data.get("status"),
+                     "start": start, "end": end})
+    return runs
+
+
+def max_overlap(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals], key=lambda x: (x[0], x[1]))
+    current = peak = 0
+    for _, delta in events:
+        current += delta
+        peak = max(peak, current)
+    return peak
+
+
+def outcomes(batch: Path) -> dict[str, str]:
+    return {p.parent.name: json.loads(p.read_text())["state"] for p in batch.glob("tickets/*/outcome.json")}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("e2e")
+    behaviours = root / "behaviours"
+    shutil.copytree(DEMO / "behaviours", behaviours)
+    (behaviours / "rate_limit_forever.yaml").write_text(
+        "description: rate limited on every run\ncheckpoints:\n  C0:\n    steps:\n"
+        "      - rate_limit: {times: 100, reset_seconds: 2}\n"
+    )
+    environment = DemoEnvironment(root, PARALLEL_AGENTS,
+                                  {"agent": {"scripted": {"behaviours_dir": str(behaviours)}}})
+    environment.start()
+    yield environment
+    environment.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_batch(env: DemoEnvironment) -> dict[str, Any]:
+    stack = env.stack
+    run_id = stack.trigger({"wait_for_windows": False, "batch_id": "2026-01-05-e2e"})
+    state = stack.wait_for_run(run_id, timeout=TIMEOUT)
+    batch = env.batch_dir("2026-01-05-e2e")
+    tis = stack.task_instances(run_id)
+    order = stack.xcom(run_id, "start_generation")  # map index i is the i-th ticket of the manifest
+    for item in tis:
+        if item["task_id"].startswith("ticket.") and item.get("map_index", -1) >= 0:
+            item["ticket"] = order[item["map_index"]]
+    return {"run_id": run_id, "state": state, "batch": batch, "tis": tis}
+
+
+def ti(tis: list[dict[str, Any]], task_id: str, ticket: str) -> dict[str, Any]:
+    for item in tis:
+        if item["task_id"] == task_id and item.get("ticket") == ticket:
+            return item
+    raise AssertionError(f"no task instance {task_id} for {ticket}")
+
+
+def test_the_batch_completes_with_every_edge_case(demo_batch):
+    assert demo_batch["state"] == "success"
+    manifest = yaml.safe_load((demo_batch["batch"] / "manifest.yaml").read_text())
+    assert manifest["status"] == "completed"
+    assert [t["id"] for t in manifest["tickets"]][:1] == ["DEMO-1"]
+    assert "DEMO-8" not in [t["id"] for t in manifest["tickets"]]  # not ready: open question
+    assert outcomes(demo_batch["batch"]) == {
+        "DEMO-1": "completed", "DEMO-2": "completed", "DEMO-3": "escalated", "DEMO-4": "partial",
+        "DEMO-5": "completed", "DEMO-6": "failed", "DEMO-7": "skipped",
+    }
+    dashboard = (demo_batch["batch"] / "review" / "dashboard.txt").read_text()
+    assert "BATCH REVIEW: 2026-01-05-e2e" in dashboard and "DEMO-3" in dashboard
+
+
+def test_agent_checkpoints_never_exceed_parallel_agents(demo_batch):
+    runs = agent_runs(demo_batch["batch"])
+    assert len(runs) >= 15
+    peak = max_overlap([(r["start"], r["end"]) for r in runs])
+    print(f"\nagent runs: {len(runs)}, peak concurrent agent checkpoints: {peak} (parallel_agents={PARALLEL_AGENTS})")
+    assert 1 <= peak <= PARALLEL_AGENTS
+    # Task instances in the pool that never deferred: their whole run is agent time, also within the limit.
+    pool_tis = [t for t in demo_batch["tis"] if t["task_id"].split(".")[-1] in ("c0_scope", "c1_plan", "c2_implement")
+                and t.get("start_date") and t.get("end_date") and t.get("ticket") != "DEMO-5"
+                and t["state"] in ("success", "failed")]
+    ti_peak = max_overlap([(_ts(t["start_date"]), _ts(t["end_date"])) for t in pool_tis])
+    print(f"peak concurrent pool task instances: {ti_peak}")
+    assert ti_peak <= PARALLEL_AGENTS
+
+
+def test_dependencies_hold_and_stack(demo_batch, env):
+    tis = demo_batch["tis"]
+    parent_done = _ts(ti(tis, "ticket.draft_merge_request", "DEMO-1")["end_date"])
+    child_start = _ts(ti(tis, "ticket.c0_scope", "DEMO-2")["start_date"])
+    assert child_start >= parent_done
+    mrs = {mr["source_branch"]: mr for mr in env.merge_requests()}
+    assert mrs["agent/DEMO-2"]["target_branch"] == "agent/DEMO-1"
+    assert mrs["agent/DEMO-1"]["target_branch"] == "main"
+    assert all(mr["draft"] for mr in mrs.values())
+    # The dependent of the failure never ran an agent: skipped and carried over.
+    assert not list((demo_batch["batch"] / "tickets" / "DEMO-7").glob("runs/*"))
+    outcome = json.loads((demo_batch["batch"] / "tickets" / "DEMO-7" / "outcome.json").read_text())
+    assert "DEMO-6 failed" in outcome["reason"]
+    assert ti(tis, "ticket.c0_scope", "DEMO-7")["state"] == "skipped"
+
+
+def test_rate_limit_pauses_the_batch_and_resumes_from_the_last_checkpoint(demo_batch):
+    batch = demo_batch["batch"]
+    events = [json.loads(p.read_text()) for p in sorted(batch.glob("ratelimits/*.json"))]
+    assert [(e["ticket_id"], e["checkpoint"]) for e in events] == [("DEMO-5", "C2"), ("DEMO-5", "C2")]
+    runs = agent_runs(batch)
+    demo5 = [r["checkpoint"] for r in runs if r["ticket"] == "DEMO-5"]
+    assert demo5.count("C0") == 1 and demo5.count("C1") == 1 and demo5.count("C2") == 3
+    for event in events:
+        hit, reset = _ts(event["hit_at"]), _ts(event["reset_at"])
+        started_in_pause = [r for r in runs if hit < r["start"] < reset]
+        assert started_in_pause == [], f"agent runs started during the pause: {started_in_pause}"
+    c2 = ti(demo_batch["tis"], "ticket.c2_implement", "DEMO-5")
+    assert c2["state"] == "success"
+
+
+def test_clearing_finished_tasks_repeats_no_side_effect(demo_batch, env):
+    stack = env.stack
+    before = {mr["source_branch"]: (mr["iid"], mr["sha"]) for mr in env.merge_requests()}
+    runs_before = len(agent_runs(demo_batch["batch"]))
+    stack.api("POST", "/dags/nightshift_nightly_batch/clearTaskInstances", json={
+        "dry_run": False, "dag_run_id": demo_batch["run_id"], "only_failed": False, "reset_dag_runs": True,
+        "task_ids": ["ticket.c0_scope", "ticket.c2_implement", "ticket.draft_merge_request", "intake_write_manifest"],
+    })
+    time.sleep(3)
+    assert stack.wait_for_run(demo_batch["run_id"], timeout=TIMEOUT) == "success"
+    after = {mr["source_branch"]: (mr["iid"], mr["sha"]) for mr in env.merge_requests()}
+    assert after == before  # no duplicate MR, no new commit
+    assert len(agent_runs(demo_batch["batch"])) == runs_before  # no checkpoint re-ran an agent
+
+
+def test_fourth_rate_limit_aborts_and_carries_everything_over(demo_batch, env):
+    env.write_config(env.config, {"agent": {"scripted": {"assignments": {"DEMO-6": "rate_limit_forever"}}}})
+    try:
+        run_id = env.stack.trigger({"wait_for_windows": False, "batch_id": "2026-01-06-e2e-abort"})
+        assert env.stack.wait_for_run(run_id, timeout=TIMEOUT) == "success"
+    finally:
+        env.write_config(env.config)
+    batch = env.batch_dir("2026-01-06-e2e-abort")
+    manifest = yaml.safe_load((batch / "manifest.yaml").read_text())
+    assert manifest["status"] == "aborted"
+    events = sorted((json.loads(p.read_text()) for p in batch.glob("ratelimits/*.json")), key=lambda e: e["hit_at"])
+    assert len(events) == 4
+    final = outcomes(batch)
+    assert set(final) == {t["id"] for t in manifest["tickets"]}  # 0 lost
+    assert final["DEMO-6"] == "carried_over" and final["DEMO-7"] == "carried_over"
+    unfinished = {k: v for k, v in final.items() if v not in ("completed", "partial", "escalated", "failed", "skipped")}
+    assert unfinished and set(unfinished.values()) == {"carried_over"}
+    fourth = _ts(events[-1]["hit_at"])
+    late = [r for r in agent_runs(batch) if r["start"] > fourth + dt.timedelta(seconds=1)]
+    assert late == [], f"checkpoints started after the abort: {late}"

@@ -1,0 +1,209 @@
+"""An OpenAI-compatible model stub on 127.0.0.1 (standard library only), for running real agent CLIs offline.
+
+- POST /v1/chat/completions: non-streaming JSON, or SSE chunks when the request says "stream": true
+  (role chunk, content chunk, finish chunk, a usage chunk, then `data: [DONE]`).
+- GET /v1/models: one model.
+- The reply is chosen from the request itself: the number of assistant messages already in it picks
+  the step, so a client retry gets the same answer.
+- Every request (path, headers, body) is logged in `requests` (and to `log_path` if given), so a test
+  can assert what the agent sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+Script = Sequence[str] | Callable[[dict[str, Any]], str]
+
+
+def assistant_turns(body: dict[str, Any]) -> int:
+    return sum(1 for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "assistant")
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):  # content parts
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content or "")
+
+
+class StubModel:
+    """Run with `with StubModel([...]) as stub:`; point the client at stub.base_url."""
+
+    def __init__(self, script: Script, *, model: str = "stub-model", log_path: Path | None = None) -> None:
+        self.script = script
+        self.model = model
+        self.log_path = log_path
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --
+    def start(self) -> StubModel:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep pytest output clean
+                pass
+
+            def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                stub._record(self.path, dict(self.headers), None, "")
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send_json(
+                        200,
+                        {
+                            "object": "list",
+                            "data": [
+                                {
+                                    "id": stub.model,
+                                    "object": "model",
+                                    "created": 0,
+                                    "owned_by": "nightshift-tests",
+                                }
+                            ],
+                        },
+                    )
+                else:
+                    self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode("utf-8", errors="replace")
+                try:
+                    body = json.loads(raw) if raw else {}
+                except ValueError:
+                    body = None
+                stub._record(self.path, dict(self.headers), body, raw)
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                if not isinstance(body, dict):
+                    self._send_json(400, {"error": {"message": "body is not a JSON object"}})
+                    return
+                reply = stub.reply_for(body)
+                prompt_tokens = (
+                    sum(len(_text(m)) for m in body.get("messages", []) if isinstance(m, dict)) // 4
+                )
+                usage = {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": max(1, len(reply) // 4),
+                    "total_tokens": prompt_tokens + max(1, len(reply) // 4),
+                }
+                ident = f"chatcmpl-stub-{len(stub.requests)}"
+                created = int(time.time())
+                model = body.get("model") or stub.model
+                if body.get("stream"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Cache-Control", "no-cache")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    base = {
+                        "id": ident,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                    }
+                    chunks = [
+                        {
+                            **base,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": {"role": "assistant", "content": ""},
+                                    "finish_reason": None,
+                                }
+                            ],
+                        },
+                        {
+                            **base,
+                            "choices": [{"index": 0, "delta": {"content": reply}, "finish_reason": None}],
+                        },
+                        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                        {**base, "choices": [], "usage": usage},
+                    ]
+                    for chunk in chunks:
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self._send_json(
+                    200,
+                    {
+                        "id": ident,
+                        "object": "chat.completion",
+                        "created": created,
+                        "model": model,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": reply},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": usage,
+                    },
+                )
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="stub-model", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> StubModel:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- behaviour --
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start the stub first"
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def reply_for(self, body: dict[str, Any]) -> str:
+        if callable(self.script):
+            return self.script(body)
+        steps = list(self.script)
+        return steps[min(assistant_turns(body), len(steps) - 1)]
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["path"].rstrip("/").endswith("/chat/completions")]
+
+    def _record(self, path: str, headers: dict[str, str], body: Any, raw: str) -> None:
+        entry = {"path": path, "headers": headers, "body": body, "raw": raw}
+        with self._lock:
+            self.requests.append(entry)
+            if self.log_path is not None:
+                with self.log_path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(entry) + "\n")
