@@ -52,12 +52,19 @@ AGENT_STEP = {"pool": AGENTS_POOL, "weight_rule": MANIFEST_ORDER, "execution_tim
     tags=["nightshift", "batch"],
     default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30), "owner": "nightshift"},
     params={
-        "ticket_ids": Param([], type="array", items={"type": "string"},
-                            description="Only these ticket ids (empty: every ready ticket)"),
-        "max_tickets": Param(None, type=["null", "integer"], minimum=1, description="Override config max_tickets"),
+        "ticket_ids": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="Only these ticket ids (empty: every ready ticket)",
+        ),
+        "max_tickets": Param(
+            None, type=["null", "integer"], minimum=1, description="Override config max_tickets"
+        ),
         "dry_run": Param(False, type="boolean", description="No pushes, merge requests or tracker writes"),
-        "wait_for_windows": Param(True, type="boolean",
-                                  description="Wait for 18:00 / 06:00 / 08:00 (untick to start at once)"),
+        "wait_for_windows": Param(
+            True, type="boolean", description="Wait for 18:00 / 06:00 / 08:00 (untick to start at once)"
+        ),
         "batch_id": Param("", type="string", description="Override the batch id (e.g. re-run a batch)"),
     },
 )

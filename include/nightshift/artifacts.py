@@ -50,6 +50,10 @@ class ArtifactStore:
 
             self._fs, self._root = fsspec.core.url_to_fs(self.url)
 
+    def batch_ids(self) -> list[str]:
+        """The batch folders in the store (batch ids start with their date, so this sorts by age)."""
+        return self._list("")
+
     def batch(self, batch_id: str) -> BatchArtifacts:
         return BatchArtifacts(self, _check_relpath(batch_id))
 

@@ -55,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("file")
     show.set_defaults(func=_manifest_show)
 
-    standins = sub.add_parser("standins", help="serve the GitLab and Jira stand-ins (prints one JSON line)",
-                              add_help=False)
+    standins = sub.add_parser(
+        "standins", help="serve the GitLab and Jira stand-ins (prints one JSON line)", add_help=False
+    )
     standins.set_defaults(func=_standins)
     demo = sub.add_parser("demo", help="run one whole demo batch through a local Airflow", add_help=False)
     demo.set_defaults(func=_demo)

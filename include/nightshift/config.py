@@ -21,6 +21,11 @@ from nightshift.safe_yaml import load_yaml_file
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "nightshift.yaml"
 
 
+def _home() -> Path:
+    """NIGHTSHIFT_HOME, else ~/.nightshift: where state lives when the config names no place."""
+    return Path(os.environ.get("NIGHTSHIFT_HOME") or Path.home() / ".nightshift")
+
+
 class Windows(BaseModel):
     """The spec's schedule, as local times in `timezone`; the DAG waits for each (deferred)."""
 
@@ -54,8 +59,8 @@ class GenerationConfig(BaseModel):
 class NightshiftConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    artifacts_url: str = "file:///tmp/nightshift/artifacts"
-    workdir: str = "/tmp/nightshift/work"
+    artifacts_url: str = Field(default_factory=lambda: f"file://{_home() / 'artifacts'}")
+    workdir: str = Field(default_factory=lambda: str(_home() / "work"))
     batch: BatchConfig = Field(default_factory=BatchConfig)
     windows: Windows = Field(default_factory=Windows)
     forge: ForgeConfig = Field(default_factory=ForgeConfig)

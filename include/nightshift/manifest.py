@@ -28,7 +28,11 @@ class ManifestProblem(BaseModel):
 
     def __str__(self) -> str:
         # An id that failed validation may hold bidi or control characters: show it escaped.
-        shown = self.ticket if self.ticket is None or self.ticket.isascii() and self.ticket.isprintable() else ascii(self.ticket)
+        shown = (
+            self.ticket
+            if self.ticket is None or (self.ticket.isascii() and self.ticket.isprintable())
+            else ascii(self.ticket)
+        )
         where = f"ticket {shown}: " if shown else ""
         return f"{where}{self.field}: {self.message}"
 
@@ -93,25 +97,32 @@ def validate_manifest_data(data: Any) -> tuple[BatchManifest | None, list[Manife
     graph_entries = [
         (raw["id"], [d for d in (raw.get("dependencies") or []) if isinstance(d, str)])
         for raw in raw_tickets
-        if isinstance(raw, dict) and isinstance(raw.get("id"), str)
+        if isinstance(raw, dict)
+        and isinstance(raw.get("id"), str)
         and isinstance(raw.get("dependencies") or [], list)
     ]
     counts = Counter(ticket_id for ticket_id, _ in graph_entries)
     for ticket_id, n in sorted(counts.items()):
         if n > 1:
-            problems.append(ManifestProblem(ticket=ticket_id, field="id", message=f"duplicate id ({n} tickets)"))
+            problems.append(
+                ManifestProblem(ticket=ticket_id, field="id", message=f"duplicate id ({n} tickets)")
+            )
     for ticket_id, deps in graph_entries:
         for dep in deps:
             if dep not in counts:
                 problems.append(
-                    ManifestProblem(ticket=ticket_id, field="dependencies", message=f"unknown dependency {dep}")
+                    ManifestProblem(
+                        ticket=ticket_id, field="dependencies", message=f"unknown dependency {dep}"
+                    )
                 )
     graph: dict[str, list[str]] = {}
     for ticket_id, deps in graph_entries:
         graph.setdefault(ticket_id, []).extend(deps)
     for cycle in find_cycles(graph):
         problems.append(
-            ManifestProblem(ticket=cycle[0], field="dependencies", message=f"dependency cycle {format_cycle(cycle)}")
+            ManifestProblem(
+                ticket=cycle[0], field="dependencies", message=f"dependency cycle {format_cycle(cycle)}"
+            )
         )
     if config is not None and len(raw_tickets) > config.max_tickets:
         problems.append(
@@ -186,7 +197,9 @@ _Dumper.ignore_aliases = lambda self, data: True  # type: ignore[method-assign]
 
 
 def dump_manifest(manifest: BatchManifest) -> str:
-    return yaml.dump(manifest_to_dict(manifest), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(
+        manifest_to_dict(manifest), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
+    )
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -24,10 +24,14 @@ class _StrictLoader(yaml.SafeLoader):
     def compose_node(self, parent: Node | None, index: object) -> Node | None:  # type: ignore[override]
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
-            raise UnsafeYamlError(f"YAML aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})")
+            raise UnsafeYamlError(
+                f"YAML aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})"
+            )
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
-            raise UnsafeYamlError(f"YAML anchors (&{anchor}) are not allowed (line {event.start_mark.line + 1})")
+            raise UnsafeYamlError(
+                f"YAML anchors (&{anchor}) are not allowed (line {event.start_mark.line + 1})"
+            )
         self._depth = getattr(self, "_depth", 0) + 1
         try:
             if self._depth > MAX_DEPTH:

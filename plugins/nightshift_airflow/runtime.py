@@ -31,7 +31,9 @@ def batch_artifacts(context: Context, config: NightshiftConfig | None = None) ->
 def read_manifest(artifacts: BatchArtifacts) -> BatchManifest:
     text = artifacts.read_text("manifest.yaml")
     if text is None:
-        raise RuntimeError(f"batch {artifacts.batch_id}: no manifest.yaml at {artifacts.url}; run intake first")
+        raise RuntimeError(
+            f"batch {artifacts.batch_id}: no manifest.yaml at {artifacts.url}; run intake first"
+        )
     return parse_manifest(text, source=f"{artifacts.url}/manifest.yaml")
 
 
@@ -65,9 +67,12 @@ def generation_context(context: Context) -> GenerationContext:
             raise RuntimeError(f"ticket {entry.id}: no repository in the manifest (intake routing)")
         if path not in projects:
             project = gitlab.get_conn().projects.get(path)
-            projects[path] = Repository(path=path, git_url=project.http_url_to_repo,
-                                        default_branch=project.default_branch or config.forge.default_branch,
-                                        auth=auth)
+            projects[path] = Repository(
+                path=path,
+                git_url=project.http_url_to_repo,
+                default_branch=project.default_branch or config.forge.default_branch,
+                auth=auth,
+            )
         return projects[path]
 
     trackers: dict[str, Tracker] = {}

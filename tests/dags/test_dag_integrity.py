@@ -3,6 +3,7 @@ tags and retries, and parses quickly."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -45,9 +46,15 @@ def test_tags_and_retries(dagbag):
 
 def test_shape_of_the_nightly_batch(dagbag):
     dag = dagbag.dags["nightshift_nightly_batch"]
-    ticket_steps = ["ticket.dependencies", "ticket.c0_scope", "ticket.c1_plan", "ticket.escalation_check",
-                    "ticket.c2_implement", "ticket.draft_merge_request"]
-    for earlier, later in zip(ticket_steps, ticket_steps[1:], strict=False):
+    ticket_steps = [
+        "ticket.dependencies",
+        "ticket.c0_scope",
+        "ticket.c1_plan",
+        "ticket.escalation_check",
+        "ticket.c2_implement",
+        "ticket.draft_merge_request",
+    ]
+    for earlier, later in itertools.pairwise(ticket_steps):
         assert later in dag.get_task(earlier).downstream_task_ids
     for step in ("ticket.c0_scope", "ticket.c1_plan", "ticket.c2_implement"):
         assert dag.get_task(step).pool == "nightshift_agents"

@@ -6,7 +6,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "include" / "demo" / "manifest-e
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "nightshift", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "nightshift", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_validate_accepts_the_spec_example():
@@ -26,12 +28,14 @@ def test_validate_prints_one_line_per_problem(tmp_path):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].endswith("3 problem(s)")
-    assert sorted(lines[:-1]) == sorted([
-        "ticket -upload-pack=evil: id: '-upload-pack=evil' is not a valid ticket id: expected an upper-case "
-        "project key, '-', and a number (ASCII only, e.g. PROJ-142)",
-        "ticket A-2: dependencies: unknown dependency Z-9",
-        "ticket A-1: dependencies: dependency cycle A-1 -> A-2 -> A-1",
-    ])
+    assert sorted(lines[:-1]) == sorted(
+        [
+            "ticket -upload-pack=evil: id: '-upload-pack=evil' is not a valid ticket id: expected an upper-case "
+            "project key, '-', and a number (ASCII only, e.g. PROJ-142)",
+            "ticket A-2: dependencies: unknown dependency Z-9",
+            "ticket A-1: dependencies: dependency cycle A-1 -> A-2 -> A-1",
+        ]
+    )
 
 
 def test_show_prints_the_sequence():

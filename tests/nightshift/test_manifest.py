@@ -33,7 +33,9 @@ def test_spec_example_loads_and_round_trips():
 
 
 def test_every_problem_is_reported_at_once_with_ticket_and_field():
-    text = HEADER + """config: {max_tickets: 3}
+    text = (
+        HEADER
+        + """config: {max_tickets: 3}
 tickets:
   - {id: "A-1", dependencies: ["A-2"]}
   - {id: "A-2", dependencies: ["A-1"]}
@@ -41,6 +43,7 @@ tickets:
   - {id: "PROJ-1$(id)"}
   - {id: "A-3", priority: urgent, complexity: huge}
 """
+    )
     lines = problems_of(text)
     joined = "\n".join(lines)
     assert "ticket A-1: dependencies: dependency cycle A-1 -> A-2 -> A-1" in lines
@@ -54,8 +57,10 @@ tickets:
 
 
 def test_self_loop_and_config_errors():
-    lines = problems_of(HEADER + 'config: {timeout_per_ticket: "30 min", parallel_agents: 0}\n'
-                        'tickets:\n  - {id: "A-1", dependencies: ["A-1"]}\n')
+    lines = problems_of(
+        HEADER + 'config: {timeout_per_ticket: "30 min", parallel_agents: 0}\n'
+        'tickets:\n  - {id: "A-1", dependencies: ["A-1"]}\n'
+    )
     assert "ticket A-1: dependencies: dependency cycle A-1 -> A-1" in lines
     assert any(line.startswith("config.timeout_per_ticket:") for line in lines)
     assert any(line.startswith("config.parallel_agents:") for line in lines)

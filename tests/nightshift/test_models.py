@@ -41,8 +41,20 @@ def test_batch_config_reports_duration_and_parallelism():
 
 @pytest.mark.parametrize(
     "bad",
-    ["PROJ-1$(id)", "-upload-pack=evil", "PROJ-١٢", "PROJ-1\u202e", "proj-1", "P" * 30 + "-1", "PROJ-", "PROJ_1",
-     "../PROJ-1", "PROJ-1\n", "PROJ-1 ", "PROJ-0123456789"],
+    [
+        "PROJ-1$(id)",
+        "-upload-pack=evil",
+        "PROJ-١٢",
+        "PROJ-1\u202e",
+        "proj-1",
+        "P" * 30 + "-1",
+        "PROJ-",
+        "PROJ_1",
+        "../PROJ-1",
+        "PROJ-1\n",
+        "PROJ-1 ",
+        "PROJ-0123456789",
+    ],
 )
 def test_malicious_ticket_ids_are_rejected(bad):
     with pytest.raises(ValueError):
@@ -69,7 +81,9 @@ def test_batch_status_transitions():
 
 def test_ticket_state_transitions_name_the_ticket():
     assert transition_ticket("PROJ-1", TicketState.RUNNING, TicketState.PARTIAL) == TicketState.PARTIAL
-    assert transition_ticket("PROJ-1", TicketState.SKIPPED, TicketState.CARRIED_OVER) == TicketState.CARRIED_OVER
+    assert (
+        transition_ticket("PROJ-1", TicketState.SKIPPED, TicketState.CARRIED_OVER) == TicketState.CARRIED_OVER
+    )
     with pytest.raises(InvalidTransition, match="PROJ-1"):
         transition_ticket("PROJ-1", TicketState.COMPLETED, TicketState.RUNNING)
     with pytest.raises(InvalidTransition):

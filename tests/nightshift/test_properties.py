@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from nightshift.manifest import ManifestError, parse_manifest
 from nightshift.models import check_ticket_id
 
-ids = st.text(alphabet=string.ascii_letters + string.digits + "-_./$()`;\\ \n\u202e\u0661\x00~^:?*[@{", max_size=40)
+ids = st.text(
+    alphabet=string.ascii_letters + string.digits + "-_./$()`;\\ \n\u202e\u0661\x00~^:?*[@{", max_size=40
+)
 
 
 def accepted(value: str) -> bool:
@@ -57,8 +59,12 @@ ticket_entries = st.fixed_dictionaries(
 def test_validation_either_accepts_a_sound_manifest_or_names_problems(tickets, max_tickets):
     import json
 
-    doc = {"batch_id": "b", "created_at": "2024-01-15T18:00:00Z", "config": {"max_tickets": max_tickets},
-           "tickets": tickets}
+    doc = {
+        "batch_id": "b",
+        "created_at": "2024-01-15T18:00:00Z",
+        "config": {"max_tickets": max_tickets},
+        "tickets": tickets,
+    }
     try:
         manifest = parse_manifest(json.dumps(doc))  # JSON is YAML
     except ManifestError as exc:

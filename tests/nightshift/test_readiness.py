@@ -38,8 +38,14 @@ def test_no_checklist():
 
 
 def test_ready_ticket_with_all_recommended_items():
-    ticket = Ticket(id="P-1", acceptance_criteria=["works"], estimated_files=["a.py"], complexity="small",
-                    test_cases=["t"], dependencies=["P-0"])
+    ticket = Ticket(
+        id="P-1",
+        acceptance_criteria=["works"],
+        estimated_files=["a.py"],
+        complexity="small",
+        test_cases=["t"],
+        dependencies=["P-0"],
+    )
     report = assess(ticket, parse_checklist(SPEC_CHECKLIST), resolved_dependencies={"P-0"})
     assert report.ready and report.missing_recommended == []
 

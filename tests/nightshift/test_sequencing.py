@@ -23,7 +23,9 @@ def test_longest_waiting_chain_breaks_priority_ties():
 
 
 def test_deterministic_whatever_the_input_order():
-    tickets = [t(f"P-{i}", ["high", "medium", "low"][i % 3], [f"P-{i - 2}"] if i > 2 else []) for i in range(1, 12)]
+    tickets = [
+        t(f"P-{i}", ["high", "medium", "low"][i % 3], [f"P-{i - 2}"] if i > 2 else []) for i in range(1, 12)
+    ]
     expected = ids(sequence(tickets))
     assert ids(sequence(list(reversed(tickets)))) == expected
     position = {tid: n for n, tid in enumerate(expected)}

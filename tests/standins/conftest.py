@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import gitlab
 import pytest
+
 from standins.fixtures import running_gitlab
 from standins.gitlab import GitLabStandin
 

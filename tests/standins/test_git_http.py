@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import gitlab
+
 from standins.fixtures import running_gitlab
 
 P = "group/app"

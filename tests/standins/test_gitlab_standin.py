@@ -11,6 +11,7 @@ import gitlab
 import pytest
 import requests
 from pydantic import ValidationError
+
 from standins.fixtures import running_gitlab
 from standins.gitlab import GitLabStandin
 

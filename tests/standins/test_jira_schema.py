@@ -18,6 +18,7 @@ import requests
 from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
+
 from standins.jira import JiraStandin, readiness_adf, start_jira
 
 SPEC_PATH = Path("/work/shared/specs/jira-cloud-platform-v3.subset.json")

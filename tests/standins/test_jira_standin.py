@@ -11,6 +11,7 @@ import pytest
 import requests
 from jira import JIRA, JIRAError
 from pydantic import ValidationError
+
 from standins.jira import DEFAULT_PAT, JiraStandin, parse_jql, start_jira
 
 MODES = ["server", "cloud"]

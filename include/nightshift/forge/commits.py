@@ -30,8 +30,8 @@ def _one_line(text: str, limit: int) -> str:
 def commit_message(
     ticket_id: str, summary: str, bullets: list[str], batch_id: str, partial: bool, kind: str = "feat"
 ) -> str:
-    subject = f"{kind}({ticket_id}): {_one_line(summary or 'implement ticket', 72 - len(kind) - len(ticket_id) - 4)}"
-    subject = subject[0:1] + subject[1:]
+    room = 72 - len(kind) - len(ticket_id) - 4
+    subject = f"{kind}({ticket_id}): {_one_line(summary or 'implement ticket', room)}"
     body = "\n".join(f"- {_one_line(b, 100)}" for b in bullets if b.strip())
     trailers = (
         f"Agent: batch-{batch_date(batch_id)}\n"

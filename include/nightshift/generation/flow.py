@@ -124,7 +124,9 @@ def _finish(
     ctx: GenerationContext, ticket_id: str, state: TicketState, reason: str, **extra: Any
 ) -> TicketOutcome:
     return ctx.state.save_outcome(
-        TicketOutcome(ticket_id=ticket_id, batch_id=ctx.batch_id, state=state, reason=reason, **extra)
+        TicketOutcome(
+            ticket_id=ticket_id, batch_id=ctx.batch_id, state=state, reason=reason, dry_run=ctx.dry_run, **extra
+        )
     )
 
 

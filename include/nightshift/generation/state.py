@@ -70,6 +70,8 @@ class TicketOutcome(BaseModel):
     target_branch: str | None = None
     followup_key: str | None = None
     remaining_work: list[str] = Field(default_factory=list)
+    #: Outcomes of a dry run (no push, MR or tracker write) never feed the next batch's carry-over.
+    dry_run: bool = False
     finished_at: dt.datetime = Field(default_factory=utcnow)
 
 

@@ -30,8 +30,7 @@ DELIVERED_STATES = frozenset({TicketState.COMPLETED, TicketState.PARTIAL})
 
 
 def _batch_ids(store: ArtifactStore) -> list[str]:
-    # ArtifactStore has no public "list batches" yet; its store-relative listing is what it would call.
-    return store._list("")
+    return store.batch_ids()
 
 
 def latest_outcomes(
@@ -56,7 +55,7 @@ def latest_outcomes(
             except (ValueError, ValidationError) as exc:
                 problems.append(f"{batch_id}/tickets/{name}/outcome.json unreadable: {str(exc)[:200]}")
                 continue
-            if outcome is not None:
+            if outcome is not None and not outcome.dry_run:  # a dry run delivered nothing
                 latest[outcome.ticket_id] = outcome  # later batches overwrite earlier ones
     return latest, problems
 

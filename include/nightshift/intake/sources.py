@@ -336,3 +336,24 @@ def build_sources(
             )
     return sources
 
+
+
+class DryRunSource(TicketSource):
+    """Reads through `inner` and writes nothing: a dry run tells no tracker that a ticket is not ready."""
+
+    def __init__(self, inner: TicketSource) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.suppressed: list[str] = []
+
+    def fetch(self) -> Iterator[Fetched]:
+        return self.inner.fetch()
+
+    def is_done(self, ticket_id: str) -> bool | None:
+        return self.inner.is_done(ticket_id)
+
+    def escalation_answer(self, ticket_id: str, marker: str) -> EscalationAnswer | None:
+        return self.inner.escalation_answer(ticket_id, marker)
+
+    def report_not_ready(self, record: IntakeRecord, *, marker: str, body: str, relabel: bool) -> None:
+        self.suppressed.append(record.id)

@@ -28,23 +28,37 @@ def _line(text: str) -> str:
     return f"║ {body:<{WIDTH}} ║"
 
 
-def render_dashboard(batch_id: str, total: int, rows: list[DashboardRow], escalations: list[Escalation]) -> str:
+def render_dashboard(
+    batch_id: str, total: int, rows: list[DashboardRow], escalations: list[Escalation]
+) -> str:
     done = [r for r in rows if r.state in (TicketState.COMPLETED, TicketState.PARTIAL)]
     failed = [r for r in rows if r.state == TicketState.FAILED]
     carried = [r for r in rows if r.state in (TicketState.SKIPPED, TicketState.CARRIED_OVER)]
     rule = "═" * (WIDTH + 2)
-    out = [f"╔{rule}╗", _line(f"BATCH REVIEW: {batch_id}".center(WIDTH)), f"╠{rule}╣", _line("Summary:"),
-           _line(f"  Total tickets: {total}"), _line(f"  Completed: {len(done)}"),
-           _line(f"  Escalated: {len(escalations)}"), _line(f"  Failed: {len(failed)}"),
-           _line(f"  Skipped / carried over: {len(carried)}"), f"╠{rule}╣",
-           _line("Ready for Review (sorted by quality score):")]
+    out = [
+        f"╔{rule}╗",
+        _line(f"BATCH REVIEW: {batch_id}".center(WIDTH)),
+        f"╠{rule}╣",
+        _line("Summary:"),
+        _line(f"  Total tickets: {total}"),
+        _line(f"  Completed: {len(done)}"),
+        _line(f"  Escalated: {len(escalations)}"),
+        _line(f"  Failed: {len(failed)}"),
+        _line(f"  Skipped / carried over: {len(carried)}"),
+        f"╠{rule}╣",
+        _line("Ready for Review (sorted by quality score):"),
+    ]
     ordered = sorted(done, key=lambda r: (-(r.score if r.score is not None else -1), r.ticket_id))
     for row in ordered:
         mark = "✓" if row.security_flags == 0 and row.state == TicketState.COMPLETED else "⚠"
         score = f"{row.score}" if row.score is not None else "pending"
         security = "OK" if row.security_flags == 0 else str(row.security_flags)
         partial = " (partial)" if row.state == TicketState.PARTIAL else ""
-        out.append(_line(f"  {mark} {row.ticket_id}: {row.title[:30]}{partial} [Score: {score}] [Security: {security}]"))
+        out.append(
+            _line(
+                f"  {mark} {row.ticket_id}: {row.title[:30]}{partial} [Score: {score}] [Security: {security}]"
+            )
+        )
     if not ordered:
         out.append(_line("  (none)"))
     out += [f"╠{rule}╣", _line("Escalations Pending:")]
@@ -62,7 +76,12 @@ def render_dashboard(batch_id: str, total: int, rows: list[DashboardRow], escala
 
 def rows_from_outcomes(outcomes: dict[str, TicketOutcome], titles: dict[str, str]) -> list[DashboardRow]:
     return [
-        DashboardRow(ticket_id=t, title=titles.get(t, ""), state=o.state, merge_request_url=o.merge_request_url,
-                     reason=o.reason)
+        DashboardRow(
+            ticket_id=t,
+            title=titles.get(t, ""),
+            state=o.state,
+            merge_request_url=o.merge_request_url,
+            reason=o.reason,
+        )
         for t, o in outcomes.items()
     ]

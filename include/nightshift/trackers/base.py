@@ -87,7 +87,8 @@ class Tracker(Protocol):
 
 
 def marker_key(**parts: str) -> str:
-    """The identity of an idempotent write, e.g. `nightshift:batch=2024-01-15-overnight;ticket=PROJ-142;kind=not-ready`."""
+    """The identity of an idempotent write, e.g.
+    `nightshift:batch=2024-01-15-overnight;ticket=PROJ-142;kind=not-ready`."""
     return "nightshift:" + ";".join(f"{k}={v}" for k, v in parts.items())
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import gitlab
 from airflow.sdk import BaseHook
+
 from nightshift.forge.clients import TransportPolicy, describe_gitlab, gitlab_errors, make_gitlab_client
 from nightshift.forge.merge_requests import MergeRequestForge
 from nightshift.trackers.base import TrackerConfigError, TrackerError

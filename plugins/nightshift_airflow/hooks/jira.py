@@ -14,10 +14,11 @@ from typing import Any, Literal
 
 from airflow.sdk import BaseHook
 from jira import JIRA
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from nightshift.trackers.base import TrackerConfigError, TrackerError
 from nightshift.trackers.jira import JiraTracker
 from nightshift.trackers.jira_client import describe_service, make_jira_client
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class JiraExtras(BaseModel):

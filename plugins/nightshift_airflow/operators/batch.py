@@ -33,8 +33,23 @@ class StartGenerationOperator(BaseOperator):
             manifest.status = transition_batch(manifest.status, BatchStatus.RUNNING)
             artifacts.write_text("manifest.yaml", dump_manifest(manifest))
         ids = [t for t in manifest.ticket_ids if not wanted or t in wanted]
+        if wanted:
+            self._carry_over_unselected(artifacts, manifest, set(ids), bool(context["params"].get("dry_run")))
         self.log.info("batch %s: %d ticket(s) in sequence: %s", manifest.batch_id, len(ids), ", ".join(ids))
         return ids
+
+
+    @staticmethod
+    def _carry_over_unselected(artifacts: Any, manifest: Any, selected: set[str], dry_run: bool) -> None:
+        """Tickets left out by the ticket_ids param go to the next batch; their dependents here skip."""
+        from nightshift.generation.state import BatchState, TicketOutcome
+
+        state = BatchState(artifacts)
+        for ticket_id in manifest.ticket_ids:
+            if ticket_id not in selected:
+                state.save_outcome(TicketOutcome(ticket_id=ticket_id, batch_id=manifest.batch_id,
+                                                 state=TicketState.CARRIED_OVER, dry_run=dry_run,
+                                                 reason="not selected for this run (ticket_ids param)"))
 
 
 class FinishGenerationOperator(BaseOperator):
@@ -55,17 +70,23 @@ class FinishGenerationOperator(BaseOperator):
         for ticket_id in manifest.ticket_ids:
             if state.outcome(ticket_id) is None:
                 outcome = TicketOutcome(
-                    ticket_id=ticket_id, batch_id=manifest.batch_id,
+                    ticket_id=ticket_id,
+                    batch_id=manifest.batch_id,
                     state=TicketState.CARRIED_OVER if aborted else TicketState.FAILED,
-                    reason="batch aborted after more than 3 rate limits" if aborted
+                    reason="batch aborted after more than 3 rate limits"
+                    if aborted
                     else "its task ended without an outcome (see the Airflow task log)",
+                    dry_run=bool(context["params"].get("dry_run")),
                 )
                 state.save_outcome(outcome)
         target = BatchStatus.ABORTED if aborted else BatchStatus.COMPLETED
         if manifest.status == BatchStatus.PENDING:
             manifest.status = BatchStatus.RUNNING
-        manifest.status = transition_batch(manifest.status, target) if manifest.status != BatchStatus.REVIEWED \
+        manifest.status = (
+            transition_batch(manifest.status, target)
+            if manifest.status != BatchStatus.REVIEWED
             else manifest.status
+        )
         artifacts.write_text("manifest.yaml", dump_manifest(manifest))
         self._cleanup(cached_config(), manifest.batch_id)
         counts: dict[str, int] = {}
@@ -80,7 +101,9 @@ class FinishGenerationOperator(BaseOperator):
 
         from nightshift_airflow.runtime import _workspaces
 
-        _workspaces(str(Path(config.workdir) / "workspaces"), config.agent.min_free_disk_mb).cleanup_batch(batch_id)
+        _workspaces(str(Path(config.workdir) / "workspaces"), config.agent.min_free_disk_mb).cleanup_batch(
+            batch_id
+        )
 
 
 class GatesOperator(BaseOperator):
@@ -89,8 +112,10 @@ class GatesOperator(BaseOperator):
     ui_color = "#f0f0f0"
 
     def execute(self, context: Context) -> None:
-        self.log.warning("gates stage: not implemented yet (tests, lint, scans, quality scores come with the "
-                         "gates issue); MR scores stay 'pending-gates'")
+        self.log.warning(
+            "gates stage: not implemented yet (tests, lint, scans, quality scores come with the "
+            "gates issue); MR scores stay 'pending-gates'"
+        )
 
 
 class ReviewQueueOperator(BaseOperator):
@@ -107,8 +132,12 @@ class ReviewQueueOperator(BaseOperator):
         manifest = read_manifest(artifacts)
         state = BatchState(artifacts)
         titles = {t.id: t.title or "" for t in manifest.tickets}
-        text = render_dashboard(manifest.batch_id, len(manifest.tickets),
-                                rows_from_outcomes(state.outcomes(manifest.ticket_ids), titles), state.escalations())
+        text = render_dashboard(
+            manifest.batch_id,
+            len(manifest.tickets),
+            rows_from_outcomes(state.outcomes(manifest.ticket_ids), titles),
+            state.escalations(),
+        )
         artifacts.write_text("review/dashboard.txt", text + "\n")
         self.log.info("\n%s", text)
         return f"{artifacts.url}/review/dashboard.txt"

@@ -26,11 +26,14 @@ def tracker_for(source: SourceConfig) -> Tracker:
     return GitLabHook(gitlab_conn_id=source.connection_id or "gitlab_default").get_tracker(source.projects)
 
 
-def _sources(config: Any) -> list[Any]:
+def _sources(config: Any, context: Context) -> list[Any]:
     from nightshift.config import DEFAULT_CONFIG
-    from nightshift.intake.sources import build_sources
+    from nightshift.intake.sources import DryRunSource, build_sources
 
-    return build_sources(config.intake, tracker_for, base_dir=DEFAULT_CONFIG.parents[1])
+    sources = build_sources(config.intake, tracker_for, base_dir=DEFAULT_CONFIG.parents[1])
+    if (context.get("params") or {}).get("dry_run"):
+        return [DryRunSource(source) for source in sources]
+    return sources
 
 
 class CollectOperator(BaseOperator):
@@ -46,12 +49,18 @@ class CollectOperator(BaseOperator):
         config = cached_config()
         artifacts = batch_artifacts(context, config)
         dag_run = context["dag_run"]
-        collected = collect(artifacts, _sources(config), config.intake,
-                            created_at=dag_run.logical_date or dag_run.run_after)
+        collected = collect(
+            artifacts, _sources(config, context), config.intake, created_at=dag_run.logical_date or dag_run.run_after
+        )
         for rejection in collected.rejected:
             self.log.warning("left out: %s", rejection)
-        self.log.info("batch %s: collected %d ticket(s), %d rejected, %d held", artifacts.batch_id,
-                      len(collected.records), len(collected.rejected), len(collected.held))
+        self.log.info(
+            "batch %s: collected %d ticket(s), %d rejected, %d held",
+            artifacts.batch_id,
+            len(collected.records),
+            len(collected.rejected),
+            len(collected.held),
+        )
         return {"batch_id": artifacts.batch_id, "collected": collected.ids}
 
 
@@ -67,7 +76,7 @@ class ValidateOperator(BaseOperator):
 
         config = cached_config()
         artifacts = batch_artifacts(context, config)
-        validated = validate(artifacts, _sources(config), config.intake)
+        validated = validate(artifacts, _sources(config, context), config.intake)
         for item in validated.not_ready:
             self.log.warning("not ready: %s: %s", item.ticket_id, "; ".join(item.missing))
         return {"ready": validated.ready, "not_ready": [n.ticket_id for n in validated.not_ready]}
@@ -93,6 +102,10 @@ class SequenceOperator(BaseOperator):
         if override:
             batch_config = batch_config.model_copy(update={"max_tickets": int(override)})
         manifest = sequence_and_write(artifacts, batch_config)
-        self.log.info("batch %s: manifest with %d ticket(s): %s", manifest.batch_id, len(manifest.tickets),
-                      ", ".join(manifest.ticket_ids))
+        self.log.info(
+            "batch %s: manifest with %d ticket(s): %s",
+            manifest.batch_id,
+            len(manifest.tickets),
+            ", ".join(manifest.ticket_ids),
+        )
         return f"{artifacts.url}/manifest.yaml"

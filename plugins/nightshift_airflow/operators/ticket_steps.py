@@ -37,15 +37,20 @@ class _TicketStep:
             raise AirflowFailException(decision.reason)
         if decision.action == "defer":
             self.defer(  # type: ignore[attr-defined]
-                trigger=RateLimitPauseTrigger(gen.state.artifacts.store.url, gen.batch_id,
-                                              poll_seconds=_poll(gen, "pause")),
+                trigger=RateLimitPauseTrigger(
+                    gen.state.artifacts.store.url, gen.batch_id, poll_seconds=_poll(gen, "pause")
+                ),
                 method_name="resume_after_pause",
             )
         if decision.action == "wait":
             self.defer(  # type: ignore[attr-defined]
-                trigger=TicketDependencyTrigger(gen.state.artifacts.store.url, gen.batch_id, self.ticket_id,
-                                                decision.data.get("waiting", []),
-                                                poll_seconds=_poll(gen, "dependency")),
+                trigger=TicketDependencyTrigger(
+                    gen.state.artifacts.store.url,
+                    gen.batch_id,
+                    self.ticket_id,
+                    decision.data.get("waiting", []),
+                    poll_seconds=_poll(gen, "dependency"),
+                ),
                 method_name="resume_after_dependencies",
             )
         return decision.data or None

@@ -21,8 +21,14 @@ def _state(artifacts_url: str, batch_id: str) -> BatchState:
 class TicketDependencyTrigger(BaseTrigger):
     """Fires when every dependency of a ticket has an outcome, or the batch was aborted."""
 
-    def __init__(self, artifacts_url: str, batch_id: str, ticket_id: str, dependencies: list[str],
-                 poll_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        artifacts_url: str,
+        batch_id: str,
+        ticket_id: str,
+        dependencies: list[str],
+        poll_seconds: float = 5.0,
+    ) -> None:
         super().__init__()
         self.artifacts_url = artifacts_url
         self.batch_id = batch_id
@@ -33,8 +39,13 @@ class TicketDependencyTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"artifacts_url": self.artifacts_url, "batch_id": self.batch_id, "ticket_id": self.ticket_id,
-             "dependencies": self.dependencies, "poll_seconds": self.poll_seconds},
+            {
+                "artifacts_url": self.artifacts_url,
+                "batch_id": self.batch_id,
+                "ticket_id": self.ticket_id,
+                "dependencies": self.dependencies,
+                "poll_seconds": self.poll_seconds,
+            },
         )
 
     def _check(self) -> dict[str, Any] | None:
@@ -68,7 +79,11 @@ class RateLimitPauseTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"artifacts_url": self.artifacts_url, "batch_id": self.batch_id, "poll_seconds": self.poll_seconds},
+            {
+                "artifacts_url": self.artifacts_url,
+                "batch_id": self.batch_id,
+                "poll_seconds": self.poll_seconds,
+            },
         )
 
     def _check(self) -> tuple[bool, float]:
@@ -85,6 +100,8 @@ class RateLimitPauseTrigger(BaseTrigger):
         while True:
             done, wait = await asyncio.to_thread(self._check)
             if done:
-                yield TriggerEvent({"batch_id": self.batch_id, "resumed_at": dt.datetime.now(dt.UTC).isoformat()})
+                yield TriggerEvent(
+                    {"batch_id": self.batch_id, "resumed_at": dt.datetime.now(dt.UTC).isoformat()}
+                )
                 return
             await asyncio.sleep(wait)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+
 from nightshift.forge.clients import PolicyGitlab
 from nightshift.forge.merge_requests import MergeRequestForge
 from nightshift.trackers.base import TrackerConfigError

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from nightshift.trackers.base import TrackerConfigError, TrackerError
 from nightshift.trackers.jira import JiraTracker
 from nightshift_airflow.hooks.jira import JiraHook

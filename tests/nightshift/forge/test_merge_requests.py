@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+
 from nightshift.forge.clients import make_gitlab_client
 from nightshift.forge.merge_requests import MergeRequestForge, draft_title
 from nightshift.trackers.base import TrackerConfigError, TrackerError, marker_key

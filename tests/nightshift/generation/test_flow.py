@@ -49,8 +49,9 @@ class CloneWorkspaces:
     root: Path
     created: list[tuple[str, str]] = field(default_factory=list)
 
-    def create(self, repo_url: str, ticket_id: str, base_ref: str, branch: str | None = None, *,
-               batch_id: str) -> Path:
+    def create(
+        self, repo_url: str, ticket_id: str, base_ref: str, branch: str | None = None, *, batch_id: str
+    ) -> Path:
         path = self.root / ticket_id
         self.created.append((ticket_id, base_ref))
         if not path.exists():
@@ -82,9 +83,11 @@ class ScriptedRunner:
 
 
 def ok(cp: Checkpoint, **kw) -> CheckpointResult:
-    extra = {Checkpoint.C0: {"scope": ScopeResult(summary="s", files=["app.py"])},
-             Checkpoint.C1: {"plan": PlanResult(plan="p", risks=["r"])},
-             Checkpoint.C2: {"implementation": ImplementResult(summary="add thing", bullets=["Add thing"])}}[cp]
+    extra = {
+        Checkpoint.C0: {"scope": ScopeResult(summary="s", files=["app.py"])},
+        Checkpoint.C1: {"plan": PlanResult(plan="p", risks=["r"])},
+        Checkpoint.C2: {"implementation": ImplementResult(summary="add thing", bullets=["Add thing"])},
+    }[cp]
     return CheckpointResult(checkpoint=cp, status="ok", **{**extra, **kw})
 
 
@@ -142,15 +145,33 @@ def make_ctx(tmp_path, remote):
         runner = ScriptedRunner(answers or {})
         tracker = FakeTracker()
         forge = FakeForge()
-        records = {t.id: IntakeRecord(ticket=Ticket(id=t.id, title=f"title {t.id}", source="jira",
-                                                    complexity=t.complexity, estimated_files=t.estimated_files),
-                                      source="jira", tracker_key=t.id) for t in m.tickets}
+        records = {
+            t.id: IntakeRecord(
+                ticket=Ticket(
+                    id=t.id,
+                    title=f"title {t.id}",
+                    source="jira",
+                    complexity=t.complexity,
+                    estimated_files=t.estimated_files,
+                ),
+                source="jira",
+                tracker_key=t.id,
+            )
+            for t in m.tickets
+        }
         ctx = GenerationContext(
-            manifest=m, state=state, runner=runner, workspaces=CloneWorkspaces(tmp_path / "ws"),
-            record=records.__getitem__, repository=lambda e: Repository(path="g/app", git_url=str(remote)),
-            forge=lambda repo: forge, tracker=lambda t: tracker, clock=clock,
+            manifest=m,
+            state=state,
+            runner=runner,
+            workspaces=CloneWorkspaces(tmp_path / "ws"),
+            record=records.__getitem__,
+            repository=lambda e: Repository(path="g/app", git_url=str(remote)),
+            forge=lambda repo: forge,
+            tracker=lambda t: tracker,
+            clock=clock,
         )
         return ctx, runner, forge, tracker
+
     return build
 
 
@@ -158,12 +179,16 @@ def run_ticket(ctx, ticket_id):
     """Drive one ticket through the steps the DAG runs, stopping at the first non-continue decision."""
     steps = [lambda: flow.dependency_decision(ctx, ticket_id)]
     for cp in (Checkpoint.C0, Checkpoint.C1):
-        steps += [lambda cp=cp: flow.before_checkpoint(ctx, ticket_id, cp),
-                  lambda cp=cp: flow.run_checkpoint(ctx, ticket_id, cp, "try1")]
-    steps += [lambda: flow.escalation_decision(ctx, ticket_id),
-              lambda: flow.before_checkpoint(ctx, ticket_id, Checkpoint.C2),
-              lambda: flow.run_checkpoint(ctx, ticket_id, Checkpoint.C2, "try1"),
-              lambda: flow.publish(ctx, ticket_id)]
+        steps += [
+            lambda cp=cp: flow.before_checkpoint(ctx, ticket_id, cp),
+            lambda cp=cp: flow.run_checkpoint(ctx, ticket_id, cp, "try1"),
+        ]
+    steps += [
+        lambda: flow.escalation_decision(ctx, ticket_id),
+        lambda: flow.before_checkpoint(ctx, ticket_id, Checkpoint.C2),
+        lambda: flow.run_checkpoint(ctx, ticket_id, Checkpoint.C2, "try1"),
+        lambda: flow.publish(ctx, ticket_id),
+    ]
     for step in steps:
         decision = step()
         if decision.action != "continue":
@@ -179,7 +204,9 @@ def test_happy_path_pushes_branch_opens_mr_and_stacks_the_dependent(make_ctx, re
     message = git("log", "-1", "--format=%B", sha, cwd=remote)
     assert message.splitlines()[0] == "feat(P-1): add thing"
     assert "- Add thing" in message
-    assert message.strip().endswith("Agent: batch-2026-01-05\nCheckpoint: C2-complete\nQuality-Score: pending-gates")
+    assert message.strip().endswith(
+        "Agent: batch-2026-01-05\nCheckpoint: C2-complete\nQuality-Score: pending-gates"
+    )
     assert ctx.state.outcome("P-1").state == TicketState.COMPLETED
     assert run_ticket(ctx, "P-2").action == "continue"
     assert forge.mrs["agent/P-2"][0] == "agent/P-1"  # stacked MR targets the dependency's branch
@@ -227,8 +254,13 @@ def test_foreign_commit_on_the_agent_branch_is_not_overwritten(make_ctx, remote,
 
 
 def test_failure_skips_and_carries_over_the_dependent(make_ctx):
-    ctx, *_ = make_ctx({("P-1", Checkpoint.C2): [CheckpointResult(checkpoint=Checkpoint.C2, status="failed",
-                                                                   reason="tests fail")]})
+    ctx, *_ = make_ctx(
+        {
+            ("P-1", Checkpoint.C2): [
+                CheckpointResult(checkpoint=Checkpoint.C2, status="failed", reason="tests fail")
+            ]
+        }
+    )
     decision = run_ticket(ctx, "P-1")
     assert decision.action == "fail" and "tests fail" in decision.reason
     assert ctx.state.outcome("P-1").state == TicketState.FAILED
@@ -238,12 +270,21 @@ def test_failure_skips_and_carries_over_the_dependent(make_ctx):
 
 
 def test_escalation_is_queued_once_with_context(make_ctx):
-    ctx, runner, forge, tracker = make_ctx({("P-1", Checkpoint.C1): [CheckpointResult(
-        checkpoint=Checkpoint.C1, status="escalate", reason="two valid approaches",
-        plan=PlanResult(plan="either A or B"))]})
+    ctx, runner, forge, tracker = make_ctx(
+        {
+            ("P-1", Checkpoint.C1): [
+                CheckpointResult(
+                    checkpoint=Checkpoint.C1,
+                    status="escalate",
+                    reason="two valid approaches",
+                    plan=PlanResult(plan="either A or B"),
+                )
+            ]
+        }
+    )
     decision = run_ticket(ctx, "P-1")
     assert decision.action == "skip" and "two valid approaches" in decision.reason
-    assert (Checkpoint.C2 not in [c for _, c in runner.calls])
+    assert Checkpoint.C2 not in [c for _, c in runner.calls]
     [esc] = ctx.state.escalations()
     assert esc.plan.plan.plan == "either A or B" and esc.scope is not None
     assert flow.escalation_decision(ctx, "P-1").action == "skip"
@@ -252,9 +293,17 @@ def test_escalation_is_queued_once_with_context(make_ctx):
 
 
 def test_partial_result_documents_remaining_work_and_creates_one_followup(make_ctx, remote):
-    ctx, runner, forge, tracker = make_ctx({("P-1", Checkpoint.C2): [CheckpointResult(
-        checkpoint=Checkpoint.C2, status="partial",
-        implementation=ImplementResult(summary="half of it", remaining_work=["wire the API"]))]})
+    ctx, runner, forge, tracker = make_ctx(
+        {
+            ("P-1", Checkpoint.C2): [
+                CheckpointResult(
+                    checkpoint=Checkpoint.C2,
+                    status="partial",
+                    implementation=ImplementResult(summary="half of it", remaining_work=["wire the API"]),
+                )
+            ]
+        }
+    )
     run_ticket(ctx, "P-1")
     flow.publish(ctx, "P-1")
     assert "- [ ] wire the API" in forge.mrs["agent/P-1"][1]
@@ -268,8 +317,9 @@ def test_rate_limits_pause_the_batch_and_the_fourth_aborts(make_ctx):
     clock = {"now": NOW}
     reset = NOW + dt.timedelta(minutes=10)
     limited = CheckpointResult(checkpoint=Checkpoint.C0, status="rate_limited", rate_limit_reset_at=reset)
-    ctx, runner, *_ = make_ctx({("P-1", Checkpoint.C0): [limited, limited, limited, limited]},
-                               clock=lambda: clock["now"])
+    ctx, runner, *_ = make_ctx(
+        {("P-1", Checkpoint.C0): [limited, limited, limited, limited]}, clock=lambda: clock["now"]
+    )
     decision = flow.run_checkpoint(ctx, "P-1", Checkpoint.C0, "t")
     assert decision.action == "defer" and decision.until == reset
     # Another ticket may not start a checkpoint during the pause.
@@ -292,9 +342,12 @@ def test_rate_limits_pause_the_batch_and_the_fourth_aborts(make_ctx):
 
 def test_resume_after_rate_limit_starts_from_the_last_checkpoint(make_ctx):
     clock = {"now": NOW}
-    limited = CheckpointResult(checkpoint=Checkpoint.C1, status="rate_limited",
-                               rate_limit_reset_at=NOW + dt.timedelta(seconds=30))
-    ctx, runner, *_ = make_ctx({("P-1", Checkpoint.C1): [limited, ok(Checkpoint.C1)]}, clock=lambda: clock["now"])
+    limited = CheckpointResult(
+        checkpoint=Checkpoint.C1, status="rate_limited", rate_limit_reset_at=NOW + dt.timedelta(seconds=30)
+    )
+    ctx, runner, *_ = make_ctx(
+        {("P-1", Checkpoint.C1): [limited, ok(Checkpoint.C1)]}, clock=lambda: clock["now"]
+    )
     assert run_ticket(ctx, "P-1").action == "defer"
     clock["now"] = NOW + dt.timedelta(seconds=31)
     assert run_ticket(ctx, "P-1").action == "continue"

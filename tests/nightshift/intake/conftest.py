@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from nightshift.artifacts import ArtifactStore, BatchArtifacts
 from nightshift.intake.config import IntakeConfig, parse_intake_config
 

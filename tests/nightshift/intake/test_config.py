@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from nightshift.intake.config import IntakeConfigError, load_intake_config, parse_intake_config
 
 REPO = Path(__file__).resolve().parents[3]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from nightshift.forge.clients import make_gitlab_client
 from nightshift.intake.config import IntakeConfig, parse_intake_config
 from nightshift.intake.pipeline import COLLECTED, MANIFEST, VALIDATED, collect, run_intake, validate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from nightshift.intake.config import parse_intake_config
 from nightshift.intake.mapping import map_issue, ticket_id_for_key
 from nightshift.intake.records import TicketRejected

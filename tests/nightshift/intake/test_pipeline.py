@@ -6,6 +6,7 @@ import datetime as dt
 import os
 
 import pytest
+
 from nightshift.intake.config import parse_intake_config
 from nightshift.intake.pipeline import (
     COLLECTED,

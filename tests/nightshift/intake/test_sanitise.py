@@ -9,6 +9,7 @@ import unicodedata
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nightshift.intake.sanitise import (
     DEFAULT_MAX_BYTES,
     TRUNCATION_NOTE,

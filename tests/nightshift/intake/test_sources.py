@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from nightshift.intake.config import parse_intake_config
 from nightshift.intake.records import Held, IntakeRecord, Rejection
 from nightshift.intake.sources import FileSource, TrackerSource, build_sources
@@ -201,3 +202,34 @@ def test_build_sources_from_config(tmp_path):
     assert isinstance(jira, TrackerSource) and jira.query.startswith('project in ("PROJ")')
     assert isinstance(gitlab, TrackerSource) and gitlab.query == "ready-for-agent" and gitlab.kind == "gitlab"
     assert made == ["jira_default", "gitlab_default"]
+
+
+def test_dry_run_source_reads_through_and_writes_nothing(tmp_path):
+    from nightshift.intake.config import IntakeConfig
+    from nightshift.intake.records import IntakeRecord
+    from nightshift.intake.sources import DryRunSource, TicketSource
+    from nightshift.models import Ticket
+
+    class Recording(TicketSource):
+        name = "rec"
+        reported: list[str] = []
+
+        def fetch(self):
+            return iter(["x"])
+
+        def is_done(self, ticket_id):
+            return ticket_id == "P-1"
+
+        def escalation_answer(self, ticket_id, marker):
+            return None
+
+        def report_not_ready(self, record, *, marker, body, relabel):
+            self.reported.append(record.id)
+
+    inner = Recording()
+    dry = DryRunSource(inner)
+    assert list(dry.fetch()) == ["x"] and dry.is_done("P-1") is True and dry.name == "rec"
+    record = IntakeRecord(ticket=Ticket(id="P-2"), source="rec")
+    dry.report_not_ready(record, marker="m", body="b", relabel=True)
+    assert inner.reported == [] and dry.suppressed == ["P-2"]
+    assert IntakeConfig() is not None

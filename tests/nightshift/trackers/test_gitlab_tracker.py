@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from nightshift.forge.clients import make_gitlab_client
 from nightshift.trackers.base import IssueLink, Tracker, TrackerConfigError, TrackerError, marker_key
 from nightshift.trackers.gitlab import GitLabIssueTracker, parse_issue_key, priority_from_labels

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from jira import JIRA
+
 from nightshift.trackers.base import Tracker, TrackerConfigError, TrackerError, hidden_marker, marker_key
 from nightshift.trackers.jira import JiraTracker, followup_label
 from nightshift.trackers.jira_client import make_jira_client

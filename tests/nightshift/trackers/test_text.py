@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from nightshift.readiness import find_sections
 from nightshift.trackers.text import (
     adf_marker,
