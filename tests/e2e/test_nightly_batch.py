@@ -186,3 +186,50 @@ def test_fourth_rate_limit_aborts_and_carries_everything_over(demo_batch, env):
     fourth = _ts(events[-1]["hit_at"])
     late = [r for r in agent_runs(batch) if r["start"] > fourth + dt.timedelta(seconds=1)]
     assert late == [], f"checkpoints started after the abort: {late}"
+
+
+def _task_pid_running_agent(ticket: str, checkpoint: str, timeout: float = 240) -> int:
+    """The Airflow task process that runs `ticket`'s agent at `checkpoint`: the parent of its bwrap."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if "bwrap" in cmd and f"NIGHTSHIFT_TICKET {ticket}" in cmd and f"NIGHTSHIFT_CHECKPOINT {checkpoint}" in cmd:
+                return int(proc.info["ppid"])
+        time.sleep(0.5)
+    raise AssertionError(f"no agent process for {ticket} {checkpoint} within {timeout}s")
+
+
+def test_killed_task_is_retried_without_duplicates(demo_batch, env):
+    import os
+    import signal
+
+    env.write_config(env.config, {"agent": {"scripted": {"assignments": {"DEMO-6": "slow"}}}})
+    slow = Path(env.config["agent"]["scripted"]["behaviours_dir"]) / "slow.yaml"
+    slow.write_text("description: slow C2\ncheckpoints:\n  C2:\n    steps:\n      - sleep: 12\n"
+                    "      - append: {path: src/calc/ops.py, content: \"# slow change\\n\"}\n")
+    try:
+        run_id = env.stack.trigger({"wait_for_windows": False, "batch_id": "2026-01-07-e2e-kill",
+                                    "ticket_ids": ["DEMO-6"]})
+        pid = _task_pid_running_agent("DEMO-6", "C2")
+        os.kill(pid, signal.SIGKILL)
+        assert env.stack.wait_for_run(run_id, timeout=TIMEOUT) == "success"
+    finally:
+        env.write_config(env.config)
+    batch = env.batch_dir("2026-01-07-e2e-kill")
+    final = outcomes(batch)
+    assert final["DEMO-6"] == "completed"
+    assert final["DEMO-7"] == "carried_over"  # not selected by ticket_ids; its dependency is elsewhere
+    c2 = [t for t in env.stack.task_instances(run_id) if t["task_id"] == "ticket.c2_implement"]
+    assert c2 and c2[0]["try_number"] >= 2  # the kill cost one try
+    mrs = [mr for mr in env.merge_requests() if mr["source_branch"] == "agent/DEMO-6"]
+    assert len(mrs) == 1
+    remote = env.gitlab.repo_url("demo/calc")
+    import subprocess
+
+    log = subprocess.run(["git", "log", "--format=%s", f"main..agent/DEMO-6"], capture_output=True, text=True,
+                         cwd=env.root / "gitlab" / "repositories" / "demo" / "calc.git", check=True).stdout
+    assert len(log.splitlines()) == 1, log
+    assert remote
