@@ -62,3 +62,21 @@ def test_shape_of_the_nightly_batch(dagbag):
         assert dag.get_task(step).pool != "nightshift_agents"
     assert dag.get_task("finish_generation").trigger_rule == "all_done"
     assert set(dag.params.keys()) >= {"ticket_ids", "max_tickets", "dry_run", "wait_for_windows"}
+
+
+def test_dag_writes_to_a_migrated_metadata_db(airflow_db, dagbag):
+    """The serialised DAG (with the plugin's priority strategy) is stored and read back by the scheduler's code."""
+    from airflow.dag_processing.dagbag import sync_bag_to_db
+    from airflow.models.dag_version import DagVersion
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        if session.get(DagBundleModel, "dags-folder") is None:
+            session.add(DagBundleModel(name="dags-folder"))
+    sync_bag_to_db(dagbag, "dags-folder", None)
+    stored = SerializedDagModel.get_dag("nightshift_nightly_batch")
+    assert stored is not None
+    assert stored.get_task("ticket.c2_implement").pool == "nightshift_agents"
+    assert DagVersion.get_latest_version("nightshift_nightly_batch") is not None
