@@ -28,7 +28,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not e2e and not agentcli" $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check dags plugins include tests
+	$(VENV)/bin/ruff check dags plugins include tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -93,6 +93,8 @@ def test_long_chain_cycle_is_found_without_recursion():
         ("batch_id: a\nbatch_id: b\n", "duplicate key 'batch_id'"),
         ("a: " + "[" * 100 + "]" * 100 + "\n", "nested deeper"),
         ("a: [unclosed\n", "invalid YAML"),
+        ("? [a, b]\n: 1\n", "complex mapping keys"),
+        ("tickets:\n  - {id: A-1, id: A-2}\n", "duplicate key 'id'"),
     ],
 )
 def test_hostile_yaml_is_rejected_with_the_reason(text, reason):
