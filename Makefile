@@ -8,10 +8,11 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test test-fast lint bench system clean
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt constraints.txt constraints-deploy.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet -c constraints.txt -c constraints-deploy.txt \
+		-r requirements.txt -r requirements-dev.txt -r requirements-deploy.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
@@ -19,7 +20,7 @@ system:
 	@bash scripts/ensure-system-packages.sh
 
 demo: system $(STAMP)
-	$(PY) -m nightshift demo
+	$(PY) -m nightshift demo $(ARGS)
 
 test: system $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -37,7 +37,7 @@ def _check_events(text: str) -> None:
     """Refuse anchors, aliases, nesting deeper than MAX_DEPTH, non-scalar keys and duplicate keys."""
     stack: list[_Mapping | None] = []  # None for a sequence
     for event in yaml.parse(text, Loader=_SafeLoader):
-        line = event.start_mark.line + 1
+        line = event.start_mark.line + 1 if event.start_mark is not None else 0
         if isinstance(event, yaml.AliasEvent):
             raise UnsafeYamlError(f"YAML aliases (*{event.anchor}) are not allowed (line {line})")
         if isinstance(event, yaml.NodeEvent) and event.anchor is not None:

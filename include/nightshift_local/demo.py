@@ -224,7 +224,7 @@ def gitlab_merge_requests(gitlab: Any, token: str) -> list[dict[str, Any]]:
     resp = requests.get(
         f"{gitlab.base_url}/api/v4/projects/{PROJECT.replace('/', '%2F')}/merge_requests",
         headers={"PRIVATE-TOKEN": token},
-        params={"state": "all", "per_page": 100},
+        params={"state": "all", "per_page": "100"},
         timeout=10,
     )
     return list(resp.json()) if resp.ok else []

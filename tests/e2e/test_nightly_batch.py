@@ -129,6 +129,11 @@ def test_dependencies_hold_and_stack(demo_batch, env):
     assert mrs["agent/DEMO-2"]["target_branch"] == "agent/DEMO-1"
     assert mrs["agent/DEMO-1"]["target_branch"] == "main"
     assert all(mr["draft"] for mr in mrs.values())
+    # The reviewer's button on the task instance leads to the merge request.
+    publish = ti(tis, "ticket.draft_merge_request", "DEMO-1")
+    links = env.stack.api("GET", f"/dags/nightshift_nightly_batch/dagRuns/{demo_batch['run_id']}/taskInstances/"
+                          "ticket.draft_merge_request/links", params={"map_index": publish["map_index"]})
+    assert links["extra_links"]["Merge request"] == mrs["agent/DEMO-1"]["web_url"]
     # The dependent of the failure never ran an agent: skipped and carried over.
     assert not list((demo_batch["batch"] / "tickets" / "DEMO-7").glob("runs/*"))
     outcome = json.loads((demo_batch["batch"] / "tickets" / "DEMO-7" / "outcome.json").read_text())
@@ -229,7 +234,7 @@ def test_killed_task_is_retried_without_duplicates(demo_batch, env):
     remote = env.gitlab.repo_url("demo/calc")
     import subprocess
 
-    log = subprocess.run(["git", "log", "--format=%s", f"main..agent/DEMO-6"], capture_output=True, text=True,
+    log = subprocess.run(["git", "log", "--format=%s", "main..agent/DEMO-6"], capture_output=True, text=True,
                          cwd=env.root / "gitlab" / "repositories" / "demo" / "calc.git", check=True).stdout
     assert len(log.splitlines()) == 1, log
     assert remote

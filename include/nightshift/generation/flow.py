@@ -125,7 +125,12 @@ def _finish(
 ) -> TicketOutcome:
     return ctx.state.save_outcome(
         TicketOutcome(
-            ticket_id=ticket_id, batch_id=ctx.batch_id, state=state, reason=reason, dry_run=ctx.dry_run, **extra
+            ticket_id=ticket_id,
+            batch_id=ctx.batch_id,
+            state=state,
+            reason=reason,
+            dry_run=ctx.dry_run,
+            **extra,
         )
     )
 

@@ -30,7 +30,7 @@ def _sources(config: Any, context: Context) -> list[Any]:
     from nightshift.config import DEFAULT_CONFIG
     from nightshift.intake.sources import DryRunSource, build_sources
 
-    sources = build_sources(config.intake, tracker_for, base_dir=DEFAULT_CONFIG.parents[1])
+    sources = build_sources(config.intake, tracker_for, base_dir=DEFAULT_CONFIG.parents[2])
     if (context.get("params") or {}).get("dry_run"):
         return [DryRunSource(source) for source in sources]
     return sources
@@ -50,7 +50,10 @@ class CollectOperator(BaseOperator):
         artifacts = batch_artifacts(context, config)
         dag_run = context["dag_run"]
         collected = collect(
-            artifacts, _sources(config, context), config.intake, created_at=dag_run.logical_date or dag_run.run_after
+            artifacts,
+            _sources(config, context),
+            config.intake,
+            created_at=dag_run.logical_date or dag_run.run_after,
         )
         for rejection in collected.rejected:
             self.log.warning("left out: %s", rejection)
