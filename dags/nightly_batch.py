@@ -15,7 +15,6 @@ import datetime as dt
 import os
 
 from airflow.sdk import Param, dag, task_group
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from nightshift_airflow.operators.batch import (
     FinishGenerationOperator,
@@ -33,10 +32,11 @@ from nightshift_airflow.operators.ticket_steps import (
     TicketDependencySensor,
 )
 from nightshift_airflow.priority import MANIFEST_ORDER
+from nightshift_airflow.schedule import intake_timetable
 from nightshift_airflow.sensors.windows import WindowSensor
 
 AGENTS_POOL = "nightshift_agents"
-INTAKE_TIMETABLE = CronTriggerTimetable("0 17 * * 1-5", timezone="UTC")
+INTAKE_TIMETABLE = intake_timetable()  # NIGHTSHIFT_INTAKE_CRON, NIGHTSHIFT_TIMEZONE
 AGENT_STEP = {"pool": AGENTS_POOL, "weight_rule": MANIFEST_ORDER, "execution_timeout": dt.timedelta(hours=3)}
 
 
@@ -45,7 +45,6 @@ AGENT_STEP = {"pool": AGENTS_POOL, "weight_rule": MANIFEST_ORDER, "execution_tim
     # The demo and end-to-end tests trigger runs by hand; they switch the 17:00 timetable off so that
     # unpausing does not also start the most recent missed slot.
     schedule=None if os.environ.get("NIGHTSHIFT_DISABLE_SCHEDULE") else INTAKE_TIMETABLE,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,

@@ -27,16 +27,14 @@ def _home() -> Path:
 
 
 class Windows(BaseModel):
-    """The spec's schedule, as local times in `timezone`; the DAG waits for each (deferred)."""
+    """The spec's schedule after intake, as local times in the batch timezone (NIGHTSHIFT_TIMEZONE, which
+    also drives the 17:00 intake timetable, NIGHTSHIFT_INTAKE_CRON); the DAG waits for each, deferred."""
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str = "UTC"
-    intake: str = "17:00"
     generation: str = "18:00"
     gates: str = "06:00"
     review: str = "08:00"
-    weekdays: str = "1-5"  # cron day-of-week field for intake
 
 
 class ForgeConfig(BaseModel):

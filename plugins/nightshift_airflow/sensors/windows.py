@@ -10,6 +10,8 @@ from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.definitions.context import Context
 
+from nightshift_airflow.schedule import batch_timezone
+
 
 def next_window(after: dt.datetime, hhmm: str, tz: str) -> dt.datetime:
     """The first time `hhmm` (local to `tz`) at or after `after`."""
@@ -41,11 +43,10 @@ class WindowSensor(BaseSensorOperator):
             return None
         windows = cached_config().windows
         dag_run = context["dag_run"]
-        start = dag_run.logical_date or dag_run.run_after
-        # Walk the windows in order from the intake time, so 06:00 means the morning after 18:00.
-        at = next_window(start, windows.intake, windows.timezone)
+        # Walk the windows in order from the run's intake time, so 06:00 means the morning after 18:00.
+        at = dag_run.logical_date or dag_run.run_after
         for name in ("generation", "gates", "review"):
-            at = next_window(at, getattr(windows, name), windows.timezone)
+            at = next_window(at, getattr(windows, name), batch_timezone())
             if name == self.window:
                 return at
         raise ValueError(f"unknown window {self.window!r}")
