@@ -16,5 +16,7 @@ def intake_timetable() -> CronTriggerTimetable:
     """17:00 on weekdays by default. run_immediately=False (and no start_date on the DAG): unpausing
     never starts the most recent missed slot at once."""
     return CronTriggerTimetable(
-        os.environ.get("NIGHTSHIFT_INTAKE_CRON", "0 17 * * 1-5"), timezone=batch_timezone(), run_immediately=False
+        os.environ.get("NIGHTSHIFT_INTAKE_CRON", "0 17 * * 1-5"),
+        timezone=batch_timezone(),
+        run_immediately=False,
     )
