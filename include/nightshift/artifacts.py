@@ -24,6 +24,21 @@ M = TypeVar("M", bound=BaseModel)
 _SAFE_PART = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._=+-]{0,127}\Z")
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class ArtifactPathError(ValueError):
     """A record name that would leave the batch folder."""
 
@@ -60,18 +75,7 @@ class ArtifactStore:
     # -- primitive operations on store-relative paths --
     def _write_bytes(self, relpath: str, data: bytes) -> None:
         if self._local is not None:
-            path = self._local / relpath
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_bytes_atomic(self._local / relpath, data)
             return
         assert self._fs is not None
         # Object stores replace whole objects on put: a reader sees the old or the new object.

@@ -5,8 +5,6 @@ A problem names the ticket and the field, so that an operator can fix a manifest
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from nightshift.artifacts import write_bytes_atomic
 from nightshift.graph import find_cycles, format_cycle
 from nightshift.models import BatchConfig, BatchManifest, ManifestTicket
 from nightshift.safe_yaml import UnsafeYamlError, load_yaml_file, load_yaml_text
@@ -203,18 +202,7 @@ def dump_manifest(manifest: BatchManifest) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def save_manifest(manifest: BatchManifest, path: Path) -> None:
