@@ -21,13 +21,26 @@ from nightshift_local.stack import REPO, AirflowStack
 
 DEMO = REPO / "include" / "demo"
 PROJECT = "demo/calc"
-BEHAVIOURS = {
-    "DEMO-1": "normal",
-    "DEMO-3": "escalate",
-    "DEMO-4": "partial",
-    "DEMO-5": "rate_limit",
-    "DEMO-6": "fail",
-}
+
+
+def demo_issues() -> list[dict[str, Any]]:
+    """include/demo/gitlab-issues/<iid>.md: front matter (iid, title, labels) and the description."""
+    from nightshift.safe_yaml import load_yaml_text
+
+    issues = []
+    for path in sorted((DEMO / "gitlab-issues").glob("[0-9]*.md"), key=lambda p: int(p.stem)):
+        _, front, body = path.read_text().split("---\n", 2)
+        meta = load_yaml_text(front, source=str(path))
+        issues.append(
+            {
+                "iid": int(meta["iid"]),
+                "title": meta["title"],
+                "labels": meta["labels"],
+                "description": body.strip() + "\n",
+            }
+        )
+    assert [i["iid"] for i in issues] == list(range(1, len(issues) + 1)), "gitlab-issues: iids 1..n"
+    return [{k: v for k, v in issue.items() if k != "iid"} for issue in issues]
 
 
 def demo_seed(token: str) -> dict[str, Any]:
@@ -43,6 +56,7 @@ def demo_seed(token: str) -> dict[str, Any]:
                 "description": "The demo repository of Nightshift's make demo",
                 "repository": {"seed_dir": str(DEMO / "repo")},
                 "labels": [{"name": "ready-for-agent", "color": "#2da160"}],
+                "issues": demo_issues(),
             }
         ],
     }
@@ -62,11 +76,19 @@ def demo_config(root: Path, parallel_agents: int) -> dict[str, Any]:
             "scripted": {
                 "behaviours_dir": str(DEMO / "behaviours"),
                 "state_dir": str(root / "scripted-state"),
-                "assignments": BEHAVIOURS,
             },
         },
         "intake": {
-            "sources": [{"kind": "files", "name": "demo", "folder": str(DEMO / "tickets")}],
+            "sources": [
+                {"kind": "files", "name": "demo-files", "folder": str(DEMO / "tickets")},
+                {
+                    "kind": "gitlab",
+                    "name": "demo-gitlab",
+                    "connection_id": "gitlab_default",
+                    "projects": [PROJECT],
+                },
+            ],
+            "gitlab_key_prefixes": {PROJECT: "CALC"},
             "routing": {"default_repository": PROJECT},
         },
     }

@@ -96,13 +96,32 @@ def test_the_batch_completes_with_every_edge_case(demo_batch):
     manifest = yaml.safe_load((demo_batch["batch"] / "manifest.yaml").read_text())
     assert manifest["status"] == "completed"
     assert [t["id"] for t in manifest["tickets"]][:1] == ["DEMO-1"]
-    assert "DEMO-8" not in [t["id"] for t in manifest["tickets"]]  # not ready: open question
+    assert "CALC-3" not in [t["id"] for t in manifest["tickets"]]  # not ready: open question
     assert outcomes(demo_batch["batch"]) == {
-        "DEMO-1": "completed", "DEMO-2": "completed", "DEMO-3": "escalated", "DEMO-4": "partial",
+        "DEMO-1": "completed", "DEMO-2": "completed", "CALC-1": "escalated", "CALC-2": "partial",
         "DEMO-5": "completed", "DEMO-6": "failed", "DEMO-7": "skipped",
     }
     dashboard = (demo_batch["batch"] / "review" / "dashboard.txt").read_text()
-    assert "BATCH REVIEW: 2026-01-05-e2e" in dashboard and "DEMO-3" in dashboard
+    assert "BATCH REVIEW: 2026-01-05-e2e" in dashboard and "CALC-1" in dashboard
+
+
+def test_tracker_writes_happen_once(demo_batch, env):
+    """Escalation comment + label, the partial's follow-up issue, the not-ready comment: one each."""
+    from nightshift_local.demo import PROJECT
+
+    gitlab = env.gitlab
+    escalation = [n for n in gitlab.notes(PROJECT, issue_iid=1) if "human decision" in n]
+    assert len(escalation) == 1
+    issues = {i["iid"]: i for i in gitlab.issues(PROJECT)}
+    assert "agent-escalated" in issues[1]["labels"] and "ready-for-agent" not in issues[1]["labels"]
+    followups = [i for i in issues.values() if i["title"].startswith("Follow-up:")]
+    assert len(followups) == 1 and "Remaining work" in followups[0]["description"]
+    not_ready = gitlab.notes(PROJECT, issue_iid=3)
+    assert len(not_ready) == 1 and "agent-not-ready" in issues[3]["labels"]
+    partial = json.loads((demo_batch["batch"] / "tickets" / "CALC-2" / "outcome.json").read_text())
+    assert partial["followup_key"] and partial["remaining_work"]
+    mr = next(m for m in env.merge_requests() if m["source_branch"] == "agent/CALC-2")
+    assert "Remaining work (partial)" in mr["description"]
 
 
 def test_agent_checkpoints_never_exceed_parallel_agents(demo_batch):
