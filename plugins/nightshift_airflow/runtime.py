@@ -18,7 +18,7 @@ from nightshift.generation.flow import GenerationContext, Repository
 from nightshift.generation.state import BatchState
 from nightshift.intake.records import IntakeRecord
 from nightshift.manifest import parse_manifest
-from nightshift.models import BatchManifest, ManifestTicket, Ticket, check_ticket_id
+from nightshift.models import BatchManifest, ManifestTicket, check_ticket_id
 from nightshift.trackers.base import Tracker
 from nightshift_airflow.batch import batch_id_from_context
 
@@ -77,17 +77,16 @@ def generation_context(context: Context) -> GenerationContext:
 
     trackers: dict[str, Tracker] = {}
 
-    def tracker(ticket: Ticket) -> Tracker | None:
-        if ticket.source not in ("jira", "gitlab"):
-            return None
-        if ticket.source not in trackers:
-            if ticket.source == "jira":
-                from nightshift_airflow.hooks.jira import JiraHook
+    def tracker(record: IntakeRecord) -> Tracker | None:
+        """The tracker (and connection) of the source the ticket was collected from, as in intake."""
+        from nightshift_airflow.operators.intake import tracker_for
 
-                trackers["jira"] = JiraHook().get_tracker()
-            else:
-                trackers["gitlab"] = gitlab.get_tracker([])
-        return trackers[ticket.source]
+        source = next((s for s in config.intake.sources if s.display_name == record.source), None)
+        if source is None or source.kind == "files":
+            return None
+        if source.display_name not in trackers:
+            trackers[source.display_name] = tracker_for(source)
+        return trackers[source.display_name]
 
     agent = config.agent
     return GenerationContext(

@@ -104,7 +104,7 @@ class GenerationContext:
     record: Callable[[str], IntakeRecord]
     repository: Callable[[ManifestTicket], Repository]
     forge: Callable[[Repository], Forge] | None = None
-    tracker: Callable[[Ticket], Tracker | None] = lambda ticket: None
+    tracker: Callable[[IntakeRecord], Tracker | None] = lambda record: None
     policy: EscalationPolicy = field(default_factory=EscalationPolicy)
     limits: Limits | None = None
     dry_run: bool = False
@@ -404,7 +404,7 @@ def _tracker_for(ctx: GenerationContext, ticket_id: str) -> tuple[Tracker, str] 
     record = ctx.record(ticket_id)
     if ctx.dry_run or record.tracker_key is None:
         return None
-    tracker = ctx.tracker(record.ticket)
+    tracker = ctx.tracker(record)
     return (tracker, record.tracker_key) if tracker is not None else None
 
 
