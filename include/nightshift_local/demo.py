@@ -224,6 +224,12 @@ def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: 
         print(f"demo: manifest       {batch / 'manifest.yaml'}")
         print(f"demo: escalations    {batch / 'escalations'}")
         print(f"demo: ticket records {batch / 'tickets'} (checkpoint results, agent transcripts, outcomes)")
+        for issue in sorted(env.gitlab.issues(PROJECT), key=lambda i: i["iid"]):
+            notes = len(env.gitlab.notes(PROJECT, issue_iid=issue["iid"]))
+            print(
+                f"demo: issue #{issue['iid']} {issue['title'][:50]!r} labels={issue['labels']} "
+                f"comments={notes}: {issue['web_url']}"
+            )
         for mr in env.merge_requests():
             print(f"demo: MR !{mr['iid']} {mr['source_branch']} -> {mr['target_branch']}: {mr['web_url']}")
         if keep:

@@ -41,7 +41,14 @@ def render_dashboard(
         f"╠{rule}╣",
         _line("Summary:"),
         _line(f"  Total tickets: {total}"),
-        _line(f"  Completed: {len(done)}"),
+        _line(
+            f"  Completed: {len(done)}"
+            + (
+                f" ({partial} partial)"
+                if (partial := sum(r.state == TicketState.PARTIAL for r in done))
+                else ""
+            )
+        ),
         _line(f"  Escalated: {len(escalations)}"),
         _line(f"  Failed: {len(failed)}"),
         _line(f"  Skipped / carried over: {len(carried)}"),
