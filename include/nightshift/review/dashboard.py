@@ -34,6 +34,7 @@ def render_dashboard(
     done = [r for r in rows if r.state in (TicketState.COMPLETED, TicketState.PARTIAL)]
     failed = [r for r in rows if r.state == TicketState.FAILED]
     carried = [r for r in rows if r.state in (TicketState.SKIPPED, TicketState.CARRIED_OVER)]
+    partials = sum(r.state == TicketState.PARTIAL for r in done)
     rule = "═" * (WIDTH + 2)
     out = [
         f"╔{rule}╗",
@@ -41,14 +42,7 @@ def render_dashboard(
         f"╠{rule}╣",
         _line("Summary:"),
         _line(f"  Total tickets: {total}"),
-        _line(
-            f"  Completed: {len(done)}"
-            + (
-                f" ({partial} partial)"
-                if (partial := sum(r.state == TicketState.PARTIAL for r in done))
-                else ""
-            )
-        ),
+        _line(f"  Completed: {len(done)}" + (f" ({partials} partial)" if partials else "")),
         _line(f"  Escalated: {len(escalations)}"),
         _line(f"  Failed: {len(failed)}"),
         _line(f"  Skipped / carried over: {len(carried)}"),
