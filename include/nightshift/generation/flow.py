@@ -10,7 +10,6 @@ from the last completed checkpoint and never repeats a finished step's side effe
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, CheckpointResult, Limits
-from nightshift.forge.commits import commit_message
+from nightshift.forge.commits import batch_date, commit_message
 from nightshift.forge.git import (
     GitAuth,
     agent_branch,
@@ -71,7 +70,6 @@ class Forge(Protocol):
     def upsert_draft_mr(
         self, source_branch: str, target_branch: str, title: str, description: str, labels: list[str]
     ) -> Any: ...
-    def upsert_note(self, mr_iid: int, marker_key: str, body: str) -> Any: ...
 
 
 @dataclass
@@ -347,8 +345,6 @@ def _is_ours(workspace: Path, remote_sha: str | None, repo: Repository, batch_id
     """Whether the remote branch holds a commit an earlier try of this batch pushed (lost record)."""
     if remote_sha is None:
         return False
-    from nightshift.forge.commits import batch_date
-
     fetched = run_git(["fetch", "--quiet", repo.git_url, remote_sha], workspace, auth=repo.auth, check=False)
     if fetched.returncode != 0:
         return False
@@ -505,7 +501,3 @@ def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
         reason=f"{ticket_id} {outcome.state.value}",
         data={"merge_request_url": outcome.merge_request_url},
     )
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -106,9 +106,6 @@ class FakeForge:
         iid = list(self.mrs).index(source_branch) + 1
         return FakeMR(iid=iid, web_url=f"http://forge/mr/{iid}")
 
-    def upsert_note(self, mr_iid, marker_key, body):
-        return 1
-
 
 @dataclass
 class FakeTracker:
