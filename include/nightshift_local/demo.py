@@ -43,6 +43,39 @@ def demo_issues() -> list[dict[str, Any]]:
     return [{k: v for k, v in issue.items() if k != "iid"} for issue in issues]
 
 
+JIRA_ISSUE = """A calculator needs a sign flip.
+
+h2. Acceptance criteria
+* {{calc.ops.negate(x)}} returns {{-x}}
+* {{negate(0) == 0}}
+
+h2. Test cases
+* {{negate(3) == -3}}
+
+h2. Agent Readiness
+* [x] Acceptance criteria clear
+* [x] No open questions
+* [x] Dependencies: None
+* [x] Estimated files: src/calc/ops.py, tests/test_ops.py
+* [x] Complexity: Small"""
+
+
+def jira_seed() -> dict[str, Any]:
+    """One Jira Server/DC project with one ready ticket (wiki markup), for the Jira path of intake."""
+    return {
+        "projects": [{"key": "OPS", "name": "Operations"}],
+        "issues": [
+            {
+                "key": "OPS-1",
+                "summary": "Add negate()",
+                "description": JIRA_ISSUE,
+                "labels": ["ready-for-agent", "behaviour:normal"],
+                "priority": "Medium",
+            }
+        ],
+    }
+
+
 def demo_seed(token: str) -> dict[str, Any]:
     return {
         "users": [
@@ -81,6 +114,7 @@ def demo_config(root: Path, parallel_agents: int) -> dict[str, Any]:
         "intake": {
             "sources": [
                 {"kind": "files", "name": "demo-files", "folder": str(DEMO / "tickets")},
+                {"kind": "jira", "name": "demo-jira", "connection_id": "jira_default"},
                 {
                     "kind": "gitlab",
                     "name": "demo-gitlab",
@@ -144,11 +178,23 @@ class DemoEnvironment:
         self, root: Path, parallel_agents: int = 2, config_overrides: dict[str, Any] | None = None
     ) -> None:
         from standins.fixtures import start_gitlab
+        from standins.jira import start_jira
 
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.token = "glpat-demo-" + dt.datetime.now().strftime("%H%M%S%f")
         self.gitlab = start_gitlab(demo_seed(self.token), state_dir=root / "gitlab")
+        self.jira = start_jira("server", jira_seed())
+        login, secret = self.jira.credentials()
+        jira_conn = json.dumps(
+            {
+                "conn_type": "jira",
+                "host": self.jira.base_url,
+                "login": login,
+                "password": secret,
+                "extra": {"deployment": "server"},
+            }
+        )
         self.config_path = root / "nightshift.yaml"
         self.write_config(demo_config(root, parallel_agents), config_overrides)
         conn = json.dumps({"conn_type": "gitlab", "host": self.gitlab.base_url, "password": self.token})
@@ -158,6 +204,7 @@ class DemoEnvironment:
             extra_env={
                 "NIGHTSHIFT_CONFIG": str(self.config_path),
                 "AIRFLOW_CONN_GITLAB_DEFAULT": conn,
+                "AIRFLOW_CONN_JIRA_DEFAULT": jira_conn,
                 "NIGHTSHIFT_HOME": str(root),
             },
         )
@@ -178,6 +225,7 @@ class DemoEnvironment:
     def stop(self) -> None:
         self.stack.stop()
         self.gitlab.stop()
+        self.jira.stop()
 
     def batch_dir(self, batch_id: str) -> Path:
         return self.root / "artifacts" / batch_id
@@ -201,7 +249,7 @@ def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: 
     env = DemoEnvironment(root, parallel_agents)
     stack = env.stack
     print(f"demo: working in {root}")
-    print(f"demo: stand-in GitLab at {env.gitlab.base_url} (project {PROJECT})")
+    print(f"demo: stand-in GitLab at {env.gitlab.base_url} (project {PROJECT}), Jira at {env.jira.base_url}")
     started = time.monotonic()
     try:
         env.start()

@@ -99,7 +99,7 @@ def test_the_batch_completes_with_every_edge_case(demo_batch):
     assert "CALC-3" not in [t["id"] for t in manifest["tickets"]]  # not ready: open question
     assert outcomes(demo_batch["batch"]) == {
         "DEMO-1": "completed", "DEMO-2": "completed", "CALC-1": "escalated", "CALC-2": "partial",
-        "DEMO-5": "completed", "DEMO-6": "failed", "DEMO-7": "skipped",
+        "DEMO-5": "completed", "DEMO-6": "failed", "DEMO-7": "skipped", "OPS-1": "completed",
     }
     dashboard = (demo_batch["batch"] / "review" / "dashboard.txt").read_text()
     assert "BATCH REVIEW: 2026-01-05-e2e" in dashboard and "CALC-1" in dashboard
@@ -122,6 +122,9 @@ def test_tracker_writes_happen_once(demo_batch, env):
     assert partial["followup_key"] and partial["remaining_work"]
     mr = next(m for m in env.merge_requests() if m["source_branch"] == "agent/CALC-2")
     assert "Remaining work (partial)" in mr["description"]
+    # The Jira ticket (collected through the Jira hook in the intake task) links back to Jira.
+    jira_mr = next(m for m in env.merge_requests() if m["source_branch"] == "agent/OPS-1")
+    assert f"{env.jira.base_url}/browse/OPS-1" in jira_mr["description"]
 
 
 def test_agent_checkpoints_never_exceed_parallel_agents(demo_batch):
