@@ -36,8 +36,9 @@ def agent_runs(batch: Path) -> list[dict[str, Any]]:
         data = json.loads(run_json.read_text())
         end = _ts(data["finished_at"])
         start = end - dt.timedelta(seconds=float(data["duration_seconds"]))
+        launch = json.loads((run_json.parent / "launch.json").read_text())
         runs.append({"ticket": data["ticket"], "checkpoint": data["checkpoint"], "status": data.get("status"),
-                     "start": start, "end": end})
+                     "start": start, "end": end, "launched": _ts(launch["launched_at"])})
     return runs
 
 
@@ -176,9 +177,11 @@ def test_rate_limit_pauses_the_batch_and_resumes_from_the_last_checkpoint(demo_b
     demo5 = [r["checkpoint"] for r in runs if r["ticket"] == "DEMO-5"]
     assert demo5.count("C0") == 1 and demo5.count("C1") == 1 and demo5.count("C2") == 3
     for event in events:
+        # `launched` is when the flow last checked the batch and let the agent go: never inside a pause.
         hit, reset = _ts(event["hit_at"]), _ts(event["reset_at"])
-        started_in_pause = [r for r in runs if hit < r["start"] < reset]
-        assert started_in_pause == [], f"agent runs started during the pause: {started_in_pause}"
+        started_in_pause = [r for r in runs if hit < r["launched"] < reset]
+        assert started_in_pause == [], f"agent runs launched during the pause: {started_in_pause}"
+        assert all(r["start"] - r["launched"] < dt.timedelta(seconds=5) for r in runs)
     c2 = ti(demo_batch["tis"], "ticket.c2_implement", "DEMO-5")
     assert c2["state"] == "success"
 
@@ -216,7 +219,7 @@ def test_fourth_rate_limit_aborts_and_carries_everything_over(demo_batch, env):
     unfinished = {k: v for k, v in final.items() if v not in ("completed", "partial", "escalated", "failed", "skipped")}
     assert unfinished and set(unfinished.values()) == {"carried_over"}
     fourth = _ts(events[-1]["hit_at"])
-    late = [r for r in agent_runs(batch) if r["start"] > fourth + dt.timedelta(seconds=1)]
+    late = [r for r in agent_runs(batch) if r["launched"] > fourth]
     assert late == [], f"checkpoints started after the abort: {late}"
 
 

@@ -10,6 +10,7 @@ from the last completed checkpoint and never repeats a finished step's side effe
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -242,8 +243,16 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         escalation_answer=ctx.record(ticket_id).escalation_answer,
     )
     deadline = time.monotonic() + remaining
+    # Preparing the worktree takes a while: look at the batch again just before the agent starts, so a
+    # rate limit another ticket hit meanwhile still holds this one back.
+    if (aborted := _carry_over_if_aborted(ctx, ticket_id)) is not None:
+        return aborted
+    launched_at = ctx.clock()
+    if (paused := ctx.state.paused_until(launched_at)) is not None:
+        return Decision(action="defer", until=paused, reason=f"batch paused for a rate limit until {paused}")
     with tempfile.TemporaryDirectory(prefix=f"nightshift-{ticket_id}-{checkpoint.value}-") as tmp:
         run_dir = Path(tmp)
+        (run_dir / "launch.json").write_text(json.dumps({"launched_at": launched_at.isoformat()}))
         result = ctx.runner.run(request, run_dir, deadline_monotonic=deadline)
         _store_evidence(ctx, ticket_id, checkpoint, attempt, run_dir)
 

@@ -361,3 +361,18 @@ def test_ticket_timeout_fails_the_ticket(make_ctx):
     decision = flow.before_checkpoint(ctx, "P-1", Checkpoint.C1)
     assert decision.action == "fail"
     assert "timed out" in ctx.state.outcome("P-1").reason
+
+
+def test_a_pause_that_starts_while_the_worktree_is_prepared_holds_the_agent_back(make_ctx):
+    ctx, runner, *_ = make_ctx()
+    assert flow.before_checkpoint(ctx, "P-1", Checkpoint.C0).action == "continue"
+    original = ctx.workspaces.create
+
+    def create_while_another_ticket_hits_a_limit(*args, **kwargs):
+        ctx.state.record_rate_limit("P-2", Checkpoint.C0, NOW + dt.timedelta(minutes=5), NOW)
+        return original(*args, **kwargs)
+
+    ctx.workspaces.create = create_while_another_ticket_hits_a_limit
+    decision = flow.run_checkpoint(ctx, "P-1", Checkpoint.C0, "t")
+    assert decision.action == "defer" and decision.until == NOW + dt.timedelta(minutes=5)
+    assert runner.calls == []
