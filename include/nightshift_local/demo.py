@@ -139,7 +139,7 @@ GROUP_STEPS = (
 ACTIVE = ("running", "deferred", "queued", "scheduled", "up_for_retry", "up_for_reschedule")
 
 
-def progress_line(tis: list[dict[str, Any]]) -> str:
+def progress_line(tis: list[dict[str, Any]], ticket_ids: list[str] | None = None) -> str:
     """One line: the batch-level task at work, and each ticket's current step (by ticket id)."""
     now = dt.datetime.now().strftime("%H:%M:%S")
     stage = ", ".join(
@@ -148,12 +148,12 @@ def progress_line(tis: list[dict[str, Any]]) -> str:
         if not ti["task_id"].startswith("ticket.") and ti.get("state") in ACTIVE
     )
     steps: dict[int, tuple[int, str]] = {}
-    names: dict[int, str] = {}
+    names: dict[int, str] = dict(enumerate(ticket_ids or []))
     for ti in tis:
         index = ti.get("map_index", -1)
         if not ti["task_id"].startswith("ticket.") or index < 0:
             continue
-        if ti.get("rendered_map_index"):
+        if ti.get("rendered_map_index") and index not in names:
             names[index] = ti["rendered_map_index"]
         step = ti["task_id"].split(".", 1)[1]
         order = GROUP_STEPS.index(step) if step in GROUP_STEPS else 0
@@ -259,7 +259,15 @@ def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: 
         )
         run_id = stack.trigger({"wait_for_windows": False})
         print(f"demo: triggered run {run_id}")
-        state = stack.wait_for_run(run_id, timeout=timeout, progress=progress_line)
+        order: list[str] = []
+
+        def progress(tis: list[dict[str, Any]]) -> str:
+            """Map indices to ticket ids once start_generation has returned the sequence."""
+            if not order and any(t["task_id"] == "start_generation" and t["state"] == "success" for t in tis):
+                order.extend(stack.xcom(run_id, "start_generation"))
+            return progress_line(tis, order)
+
+        state = stack.wait_for_run(run_id, timeout=timeout, progress=progress)
         tis = stack.task_instances(run_id)
         counts = Counter(ti.get("state") for ti in tis)
         print(f"demo: run {state} in {time.monotonic() - started:.0f}s; task instances: {dict(counts)}")
