@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -314,11 +315,22 @@ def gitlab_merge_requests(gitlab: Any, token: str) -> list[dict[str, Any]]:
     return list(resp.json()) if resp.ok else []
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nightshift demo", description=__doc__)
     parser.add_argument("--root", type=Path, default=None, help="working folder (default var/demo/<time>)")
     parser.add_argument("--parallel-agents", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep Airflow and the stand-ins up afterwards")
     args = parser.parse_args(argv)
+    # A SIGTERM (e.g. from a CI job or `kill`) unwinds like Ctrl-C, so the Airflow processes, which run in
+    # their own sessions, are stopped by run_demo's cleanup instead of being left behind.
+    signal.signal(signal.SIGTERM, _interrupt)
     root = args.root or REPO / "var" / "demo" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return run_demo(root.resolve(), args.parallel_agents, args.keep)
+    try:
+        return run_demo(root.resolve(), args.parallel_agents, args.keep)
+    except KeyboardInterrupt:
+        print("demo: interrupted; Airflow and the stand-ins were stopped")
+        return 130
