@@ -8,6 +8,7 @@ every interface.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import secrets
@@ -16,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,16 @@ import requests
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "nightshift_nightly_batch"
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """Linux: a pre-exec hook that makes a component get SIGTERM if the process that started it dies,
+    even by SIGKILL. Resolved in the parent, so the forked child only makes one libc call."""
+    try:
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -129,6 +140,7 @@ class AirflowStack:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_parent_death_signal(),
             )
         self._wait_healthy()
         return self
