@@ -23,7 +23,7 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 from nightshift.agents.contract import Checkpoint, CheckpointResult
-from nightshift.artifacts import BatchArtifacts
+from nightshift.artifacts import BatchArtifacts, M
 from nightshift.models import TicketState, check_ticket_id
 
 #: Rate limits a batch survives; the next one aborts it ("If > 3 rate limits, abort batch").
@@ -142,14 +142,17 @@ class BatchState:
         return f"{self._tdir(ticket_id)}/runs/{checkpoint.value}-{attempt}"
 
     # -- rate limits ------------------------------------------------------------------------------------
+    def _records(self, folder: str, model_type: type[M]) -> list[M]:
+        """Every JSON record in a batch folder, re-validated."""
+        found = (
+            self.artifacts.read_model(f"{folder}/{name}", model_type)
+            for name in self.artifacts.list(folder)
+            if name.endswith(".json")
+        )
+        return [record for record in found if record is not None]
+
     def rate_limits(self) -> list[RateLimitEvent]:
-        events = []
-        for name in self.artifacts.list("ratelimits"):
-            if name.endswith(".json"):
-                event = self.artifacts.read_model(f"ratelimits/{name}", RateLimitEvent)
-                if event is not None:
-                    events.append(event)
-        return sorted(events, key=lambda e: (e.hit_at, e.ticket_id))
+        return sorted(self._records("ratelimits", RateLimitEvent), key=lambda e: (e.hit_at, e.ticket_id))
 
     def record_rate_limit(
         self,
@@ -228,10 +231,4 @@ class BatchState:
         self.artifacts.write_model(f"escalations/{check_ticket_id(escalation.ticket_id)}.json", escalation)
 
     def escalations(self) -> list[Escalation]:
-        out = []
-        for name in self.artifacts.list("escalations"):
-            if name.endswith(".json"):
-                item = self.artifacts.read_model(f"escalations/{name}", Escalation)
-                if item is not None:
-                    out.append(item)
-        return out
+        return self._records("escalations", Escalation)
