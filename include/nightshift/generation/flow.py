@@ -134,6 +134,14 @@ def _finish(
     )
 
 
+def _already_finished(ctx: GenerationContext, ticket_id: str) -> Decision | None:
+    """A ticket with an outcome is final in this batch: every later step skips."""
+    outcome = ctx.state.outcome(ticket_id)
+    if outcome is None:
+        return None
+    return Decision(action="skip", reason=f"{ticket_id} already {outcome.state.value}: {outcome.reason}")
+
+
 def _carry_over_if_aborted(ctx: GenerationContext, ticket_id: str) -> Decision | None:
     if ctx.state.aborted():
         outcome = _finish(
@@ -145,11 +153,8 @@ def _carry_over_if_aborted(ctx: GenerationContext, ticket_id: str) -> Decision |
 
 def dependency_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
     """wait while a dependency is unfinished; skip (and carry over) when one did not complete."""
-    finished = ctx.state.outcome(ticket_id)
-    if finished is not None:
-        return Decision(
-            action="skip", reason=f"{ticket_id} already {finished.state.value}: {finished.reason}"
-        )
+    if (finished := _already_finished(ctx, ticket_id)) is not None:
+        return finished
     if (aborted := _carry_over_if_aborted(ctx, ticket_id)) is not None:
         return aborted
     deps = ctx.manifest.ticket(ticket_id).dependencies
@@ -167,11 +172,8 @@ def dependency_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
 
 def before_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoint) -> Decision:
     """The checks every checkpoint makes before an agent may start."""
-    finished = ctx.state.outcome(ticket_id)
-    if finished is not None:
-        return Decision(
-            action="skip", reason=f"{ticket_id} already {finished.state.value}: {finished.reason}"
-        )
+    if (finished := _already_finished(ctx, ticket_id)) is not None:
+        return finished
     if ctx.state.checkpoint_result(ticket_id, checkpoint) is not None:
         return CONTINUE  # resume: the result is on record, no agent needed
     if (aborted := _carry_over_if_aborted(ctx, ticket_id)) is not None:
@@ -363,9 +365,8 @@ def _is_ours(workspace: Path, remote_sha: str | None, repo: Repository, batch_id
 
 def escalation_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
     """After C1: queue the ticket for a human when any escalation trigger fires."""
-    finished = ctx.state.outcome(ticket_id)
-    if finished is not None:
-        return Decision(action="skip", reason=f"{ticket_id} already {finished.state.value}")
+    if (finished := _already_finished(ctx, ticket_id)) is not None:
+        return finished
     ticket = ctx.ticket_record(ticket_id)
     scope = ctx.state.checkpoint_result(ticket_id, Checkpoint.C0)
     plan = ctx.state.checkpoint_result(ticket_id, Checkpoint.C1)
