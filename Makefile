@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint bench system clean
+.PHONY: demo test test-fast lint bench reliability system clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt constraints.txt constraints-deploy.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check dags plugins include tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+reliability: system $(STAMP)
+	$(PY) -m pytest -m reliability --reliability-table -q $(PYTEST_ARGS)
 
 bench: system $(STAMP)
 	$(PY) -m benchmarks

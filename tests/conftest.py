@@ -40,3 +40,26 @@ def airflow_db() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--reliability-table",
+        action="store_true",
+        help="print the reliability table (tests marked reliability) at the end of the session",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--reliability-table", default=False):
+        from tests.support.reliability import TableCollector
+
+        config.pluginmanager.register(TableCollector(), "nightshift-reliability-table")
+
+
+@pytest.fixture
+def reliability_row(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Record one row of the reliability table (see tests/support/reliability.py)."""
+    from tests.support.reliability import make_recorder
+
+    return make_recorder(request)
