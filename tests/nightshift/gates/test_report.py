@@ -28,7 +28,7 @@ def test_round_trip_and_cli_shape() -> None:
 
 def test_unknown_major_version_refused() -> None:
     text = _report().model_dump_json().replace('"schema_version":"1.0"', '"schema_version":"2.0"')
-    with pytest.raises(ValueError, match="schema 2.0"):
+    with pytest.raises(ValueError, match=r"schema 2\.0"):
         load_report(text)
 
 
