@@ -89,13 +89,16 @@ def refresh_batch(
     )
 
 
-def refresh_earlier_batches(
-    store: ArtifactStore, reader: ActivityReader | None, before: str, now: dt.datetime | None = None
+def refresh_pending_batches(
+    store: ArtifactStore,
+    reader: ActivityReader | None,
+    skip: str | None = None,
+    now: dt.datetime | None = None,
 ) -> list[Refresh]:
-    """Every batch older than `before` that is still `completed`: its reviews are gathered as they happen."""
+    """Every other batch still `completed`: its reviews are gathered as they happen, until it is reviewed."""
     out = []
     for batch_id in store.batch_ids():
-        if batch_id >= before:
+        if batch_id == skip:
             continue
         try:
             view = load_batch_view(store, batch_id, with_answers=False)

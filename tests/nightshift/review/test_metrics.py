@@ -21,7 +21,7 @@ from nightshift.review.metrics import (
     stored_metrics,
     weekly_trend,
 )
-from nightshift.review.status import refresh_batch, refresh_earlier_batches
+from nightshift.review.status import refresh_batch, refresh_pending_batches
 from standins.fixtures import default_seed, running_gitlab
 from standins.gitlab import GitLabStandin
 from tests.nightshift.review.fixtures import BATCH, escalation, outcome, report, store_batch, ticket, view
@@ -142,7 +142,7 @@ def test_review_times_and_reviewed_status_from_the_forge(tmp_path, gitlab_server
     assert again.new_review_times() == []  # nothing measured twice
     assert stored_metrics(store)[0].status == "reviewed"
     # a reviewed batch is no longer refreshed by later review queues
-    assert refresh_earlier_batches(store, reader, before="2099-01-01") == []
+    assert refresh_pending_batches(store, reader, skip=None) == []
 
 
 def test_earlier_batches_are_refreshed_until_reviewed(tmp_path, gitlab_server: GitLabStandin) -> None:
@@ -153,10 +153,10 @@ def test_earlier_batches_are_refreshed_until_reviewed(tmp_path, gitlab_server: G
     )
     store_batch(store, batch, "2026-11-23-overnight")
     reader = GitLabActivityReader(make_gitlab_client(gitlab_server.base_url, gitlab_server.token))
-    [open_] = refresh_earlier_batches(store, reader, before=BATCH)
+    [open_] = refresh_pending_batches(store, reader, skip=BATCH)
     assert not open_.became_reviewed
     gitlab_server.merge(P, iid, "reviewer")
-    [done] = refresh_earlier_batches(store, reader, before=BATCH)
+    [done] = refresh_pending_batches(store, reader, skip=BATCH)
     assert done.became_reviewed and done.metrics.review_times[0].event == "merge"
 
 
