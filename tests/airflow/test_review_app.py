@@ -246,3 +246,58 @@ def test_plugin_registers_the_page_in_the_navigation_and_on_runs() -> None:
     views = {v["destination"]: v for v in NightshiftPlugin.external_views}
     assert views["nav"]["href"] == "/nightshift/"
     assert views["dag_run"]["href"] == "/nightshift/runs/{DAG_ID}/{RUN_ID}"
+
+
+def _batch_run_in_db(run_id: str, batch_id: str, tickets: dict[str, int]) -> None:
+    """A run of the batch DAG with a `batch_id` param and its mapped MR-step instances (as the scheduler
+    leaves them: the map index rendered as the ticket id)."""
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunType
+    from sqlalchemy import insert
+
+    with create_session() as session:
+        session.merge(DagBundleModel(name="dags-folder"))
+        session.flush()
+        session.merge(DagModel(dag_id="nightshift_nightly_batch", bundle_name="dags-folder"))
+        session.flush()
+        session.add(
+            DagRun(
+                dag_id="nightshift_nightly_batch",
+                run_id=run_id,
+                run_type=DagRunType.MANUAL,
+                logical_date=dt.datetime(2026, 11, 29, 17, tzinfo=dt.UTC),
+                conf={"batch_id": batch_id},
+            )
+        )
+        session.flush()
+        for ticket_id, index in tickets.items():
+            session.execute(
+                insert(TaskInstance.__table__).values(
+                    task_id="ticket.draft_merge_request",
+                    dag_id="nightshift_nightly_batch",
+                    run_id=run_id,
+                    map_index=index,
+                    rendered_map_index=ticket_id,
+                    pool="default_pool",
+                )
+            )
+
+
+def test_task_log_links_and_the_run_tab_come_from_the_batchs_dag_run(review_site) -> None:
+    run_id = "manual__review_page_test"
+    _batch_run_in_db(run_id, BATCH, {"P-1": 0, "P-2": 1, "P-3": 2})
+    html = _get(review_site, PAGE, review_site.token).text
+    base = f"/dags/nightshift_nightly_batch/runs/{run_id}/tasks"
+    assert f'<a href="{base}/ticket.c2_implement/mapped/1" target="_top">C2 log</a>' in html
+    assert f'href="{base}/ticket.c0_scope/mapped/0"' in html
+    assert f'href="{base}/review_queue"' in html
+    tab = _get(review_site, f"/nightshift/runs/nightshift_nightly_batch/{run_id}", review_site.token)
+    assert tab.status_code == 303 and tab.headers["location"] == PAGE
+    assert (
+        _get(review_site, "/nightshift/runs/nightshift_nightly_batch/nope", review_site.token).status_code
+        == 404
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nightshift.artifacts import ArtifactStore, BatchArtifacts
+from nightshift.artifacts import ArtifactStore, BatchArtifacts, M
 from nightshift.gates.report import GateReport, load_report
 from nightshift.generation.state import BatchState, Escalation, TicketOutcome
 from nightshift.intake.records import (
@@ -80,6 +80,14 @@ class BatchView(BaseModel):
         return record.ticket.url if record is not None else None
 
 
+def _optional(artifacts: BatchArtifacts, relpath: str, model_type: type[M]) -> M | None:
+    """An intake record the review can do without: unreadable (an older format) counts as absent."""
+    try:
+        return artifacts.read_model(relpath, model_type)
+    except ValueError:
+        return None
+
+
 def read_gate_report(artifacts: BatchArtifacts, ticket_id: str) -> GateReport | None:
     """The ticket's gate report, or None when the gates have not written one."""
     text = artifacts.read_text(GATE_REPORT.format(ticket_id=check_ticket_id(ticket_id)))
@@ -108,12 +116,12 @@ def load_batch_view(store: ArtifactStore, batch_id: str, *, with_answers: bool =
             continue
         if report is not None:
             view.reports[ticket_id] = report
-    collected = artifacts.read_model("intake/collected.json", CollectedTickets)
+    collected = _optional(artifacts, "intake/collected.json", CollectedTickets)
     if collected is not None:
         view.records = {r.id: r for r in collected.records}
         view.rejected = list(collected.rejected)
         view.held = list(collected.held)
-    validated = artifacts.read_model("intake/validated.json", ValidatedTickets)
+    validated = _optional(artifacts, "intake/validated.json", ValidatedTickets)
     if validated is not None:
         view.not_ready = list(validated.not_ready)
     if with_answers and view.escalations:
@@ -131,7 +139,7 @@ def escalation_answers(
     for later in store.batch_ids():
         if later <= batch_id or not wanted - set(found):
             continue
-        collected = store.batch(later).read_model("intake/collected.json", CollectedTickets)
+        collected = _optional(store.batch(later), "intake/collected.json", CollectedTickets)
         for record in collected.records if collected is not None else []:
             if record.id in wanted and record.id not in found and record.escalation_answer:
                 if record.carried_over_from in (None, batch_id):

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from nightshift.artifacts import ArtifactStore
 from nightshift.config import cached_config
+from nightshift.manifest import parse_manifest
 from nightshift.models import check_batch_id
 from nightshift.review.batch_view import load_batch_view
 from nightshift.review.chart import trend_svg
@@ -56,14 +57,15 @@ def batch_summaries(limit: int = 60) -> list[BatchSummary]:
     store = _store()
     out = []
     for batch_id in reversed(store.batch_ids()):
+        text = store.batch(batch_id).read_text("manifest.yaml")
         try:
-            view = load_batch_view(store, batch_id, with_answers=False)
-        except (FileNotFoundError, ValueError):
-            continue
+            manifest = parse_manifest(text) if text is not None else None
+        except ValueError:
+            manifest = None
+        if manifest is None:
+            continue  # not a batch folder, or a manifest this version cannot read
         out.append(
-            BatchSummary(
-                batch_id=batch_id, status=view.manifest.status.value, tickets=len(view.manifest.tickets)
-            )
+            BatchSummary(batch_id=batch_id, status=manifest.status.value, tickets=len(manifest.tickets))
         )
         if len(out) >= limit:
             break
