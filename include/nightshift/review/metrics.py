@@ -168,13 +168,16 @@ class MergeRequestActivity(BaseModel):
         return self.state in ("merged", "closed") or bool(self.approvals)
 
     def first_review(self, after: dt.datetime) -> tuple[dt.datetime, str, str] | None:
-        """The first human event at or after `after` (earlier ones predate the queue and do not count)."""
-        events = [(at, "approval", who) for who, at in self.approvals]
-        events += [(at, "note", who) for who, at in self.notes]
+        """The first human event at or after `after`. Notes before it (on the draft, before the queue)
+        do not count; an approval or merge before it means the MR was reviewed before the clock started
+        (its review time is then 0)."""
+        done = [(at, "approval", who) for who, at in self.approvals]
         if self.merged_at is not None:
-            events.append((self.merged_at, "merge", self.merged_by or ""))
-        events = sorted(e for e in events if e[0] >= after)
-        return events[0] if events else None
+            done.append((self.merged_at, "merge", self.merged_by or ""))
+        events = sorted(e for e in [*done, *((at, "note", who) for who, at in self.notes)] if e[0] >= after)
+        if events:
+            return events[0]
+        return min(done) if done else None
 
 
 def review_time(ticket_id: str, activity: MergeRequestActivity, queued_at: dt.datetime | None) -> ReviewTime:

@@ -70,6 +70,11 @@ def test_review_clock_starts_at_the_later_of_queue_and_ready() -> None:
     rt = review_time("P-1", activity, QUEUED)
     assert rt.started_at == QUEUED + dt.timedelta(minutes=20) and rt.minutes == 7 and rt.event == "note"
     assert not rt.done  # a note alone does not finish the review
+    early = activity.model_copy(
+        update={"approvals": [("rita", QUEUED - dt.timedelta(minutes=30))], "notes": []}
+    )
+    rt = review_time("P-1", early, QUEUED)
+    assert rt.minutes == 0 and rt.event == "approval" and rt.done  # approved before the queue was ready
 
 
 @pytest.fixture
