@@ -426,3 +426,23 @@ def push_agent_branch(
         remote=remote_url,
         objects_only=True,
     )
+
+
+def resolve_commit(repo: Path, ref: str) -> str:
+    """A base ref as the workspace mirror knows it: the forge's branch, a tag, then a local name."""
+    for candidate in (f"refs/remotes/origin/{ref}", f"refs/tags/{ref}", ref):
+        proc = run_git(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{candidate}^{{commit}}"],
+            repo,
+            objects_only=True,
+            check=False,
+        )
+        if proc.returncode == 0:
+            return proc.stdout.strip()
+    raise GitError(f"ref {ref!r} not found in {repo}")
+
+
+def keep_commit(repo: Path, name: str, sha: str) -> None:
+    """Keep a recorded commit reachable under refs/nightshift/ (shared by a mirror's worktrees), so a
+    retried push finds it after the worktree is reset or removed."""
+    run_git(["update-ref", f"refs/nightshift/{name}", sha], repo, objects_only=True)
