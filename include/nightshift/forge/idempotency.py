@@ -70,10 +70,8 @@ def upsert_marked_note(notes: Any, key: str, body: str, *, author_id: int | None
         found = []
         for note in notes.list(iterator=True, per_page=100, sort="asc", order_by="created_at"):
             author = (note.attributes.get("author") or {}).get("id")
-            if (
-                tag in (note.body or "")
-                and not note.attributes.get("system")
-                and (author_id is None or author == author_id)
+            if tag in (note.body or "") and not note.attributes.get("system") and (
+                author_id is None or author == author_id
             ):
                 found.append(note)
         return sorted(found, key=lambda n: int(n.id))
