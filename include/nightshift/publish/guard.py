@@ -16,9 +16,9 @@ and Jira (comments, follow-up issues) only through these functions. What they pr
   does not resolve references; Jira's `[~user]` and `[~accountid:...]` lose their bracket (escaped).
 * **Hidden markup.** HTML tags and comments, entities (`&#64;all` would decode to a live mention),
   links and images (`[x](javascript:...)`, tracking pixels), autolinks: the characters that start them
-  (`\\ < > [ ] & and unmatched backticks`) are backslash-escaped. Invisible characters (zero-width,
-  bidi, tags, control) are removed. Code spans the agent closed on the same line are kept: nothing
-  inside a code span is interpreted.
+  (`\\ < [ ] &`, unmatched backticks, and `>` or `#` at the start of a line) are backslash-escaped.
+  Invisible characters (zero-width, bidi, tags, control) are removed. Code spans the agent closed on
+  the same line are kept: nothing inside a code span is interpreted.
 * **Line structure.** Every line break the text contains (`\\r`, `\\u2028`, form feeds ...) is a line
   of its own, escaped on its own; `inline` and list items are always one line.
 
@@ -40,7 +40,7 @@ MAX_CHARS = 10_000
 _CUT_NOTE = " … (cut by Nightshift)"
 
 #: Characters that start markup in plain text: escaped with a backslash (all are CommonMark-escapable).
-_ESCAPED = frozenset("\\<>[]&`")
+_ESCAPED = frozenset("\\<[]&`")
 #: `@mention`, and issue / MR / epic references with an optional project path (GitLab's `(?<!\w)`
 #: is ASCII in Ruby, hence the ASCII look-behind).
 _LIVE_TOKEN = re.compile(
@@ -116,7 +116,7 @@ def _escape_line(line: str) -> str:
     out.append(_plain(line[plain_from:]))
     escaped = "".join(out)
     lead = len(escaped) - len(escaped.lstrip(" "))
-    if escaped[lead : lead + 1] in ("/", "#"):  # a quick action; a heading
+    if escaped[lead : lead + 1] in ("/", "#", ">"):  # a quick action; a heading; a nested quote
         escaped = f"{escaped[:lead]}\\{escaped[lead:]}"
     return escaped
 
