@@ -100,7 +100,13 @@ class AgentRunner(ABC):
     def __init__(self, config: AgentConfig, *, environ: Mapping[str, str] | None = None) -> None:
         self.config = config
         self._environ = os.environ if environ is None else environ
+        self._secrets: set[str] = set()
         self.sandbox = Sandbox(config.bwrap_path, unsandboxed=config.unsandboxed)
+
+    def register_secrets(self, *values: str | None) -> None:
+        """Values redacted from every piece of evidence, besides the environment's secrets: the forge
+        and tracker tokens read from Airflow connections (which need not be in the environment)."""
+        self._secrets |= {v for v in values if v}
 
     # -- to implement --
     @abstractmethod
@@ -123,7 +129,7 @@ class AgentRunner(ABC):
         """Run `request` in the sandbox with the worktree at request.workspace; evidence goes to run_dir."""
         checkpoint = request.checkpoint
         started = time.monotonic()
-        redactor = Redactor.from_environ(self._environ)
+        redactor = Redactor.from_environ(self._environ, extra=self._secrets)
         run_dir = Path(run_dir).resolve()
         claimed = Path(request.workspace)
         if claimed.is_absolute() and run_dir.is_relative_to(claimed.resolve()):
