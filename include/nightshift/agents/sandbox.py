@@ -4,8 +4,10 @@ Why each piece is there (security-and-reliability.md):
 - the whole agent process runs in the sandbox, not only its shell tool (fact 1);
 - nothing of the Airflow task process crosses over: a cleared environment plus an explicit allowlist,
   no inherited file descriptors, stdin from /dev/null (fact 2);
-- network off unless configured (fact 8); the system, the Python runtime and the repository's git
-  data are read-only; only the worktree and a result folder are writable;
+- the sandbox never shares the worker's network: no network at all, or (network: allow) only a unix
+  socket to Nightshift's allow-list proxy (egress.py, fact 13);
+- the system, the Python runtime and the repository's git data are read-only; only the worktree and
+  a result folder are writable;
 - the sandbox gets its own user namespace even when we run as root, so the agent holds no
   capabilities (bwrap as root without one would keep them all);
 - if bubblewrap cannot start, refuse with SandboxUnavailable unless the operator opted out (fact 10);
@@ -42,7 +44,8 @@ SANDBOX_HOME = Path("/home/agent")
 SANDBOX_TMP = Path("/tmp")  # noqa: S108
 SANDBOX_VAR_TMP = Path("/var/tmp")  # noqa: S108
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-#: /etc entries an ordinary program needs; passwd/group are generated, resolv.conf only with network.
+#: /etc entries an ordinary program needs; passwd/group are generated; no resolv.conf (names are
+#: resolved by the egress proxy, never inside).
 _ETC_ENTRIES = (
     "hosts",
     "nsswitch.conf",
@@ -102,7 +105,6 @@ class SandboxSpec:
     workspace: Path
     scratch_dir: Path  # host folder for generated files (passwd, sanitised git config)
     mounts: list[Mount] = field(default_factory=list)
-    network: bool = False
 
 
 @dataclass
@@ -140,7 +142,7 @@ def system_mount_args() -> list[str]:
     return args
 
 
-def _namespace_args(network: bool) -> list[str]:
+def _namespace_args() -> list[str]:
     args = [
         "--unshare-all",
         "--unshare-user",
@@ -155,8 +157,6 @@ def _namespace_args(network: bool) -> list[str]:
         "--hostname",
         "nightshift-agent",
     ]
-    if network:
-        args.append("--share-net")
     return args
 
 
@@ -173,7 +173,7 @@ def probe_bwrap(bwrap_path: str) -> None:
     if key not in _PROBE_CACHE:
         argv = [
             str(path),
-            *_namespace_args(False),
+            *_namespace_args(),
             *system_mount_args(),
             "--proc",
             "/proc",
@@ -384,10 +384,8 @@ class Sandbox:
             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
         )
         group.write_text(f"root:x:0:\nagent:x:{SANDBOX_GID}:\nnogroup:x:65534:\n")
-        args = [self.bwrap_path, *_namespace_args(spec.network), *system_mount_args()]
+        args = [self.bwrap_path, *_namespace_args(), *system_mount_args()]
         args += ["--ro-bind", str(passwd), "/etc/passwd", "--ro-bind", str(group), "/etc/group"]
-        if spec.network:
-            args += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
         args += [
             "--proc",
             "/proc",
