@@ -97,6 +97,8 @@ class AgentConfig(BaseModel):
     max_processes: int = Field(default=256, ge=0)  # RLIMIT_NPROC; 0 = no limit
     max_output_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     max_file_mb: int = Field(default=1024, ge=0)  # RLIMIT_FSIZE; 0 = no limit
+    #: Size of each scratch tmpfs in the sandbox (/tmp, /var/tmp, home), memory-backed; 0 = kernel default.
+    scratch_mb: int = Field(default=512, ge=0)
 
     # -- isolation --
     #: off: no network at all. allow: only `allowed_hosts`, through Nightshift's egress proxy (egress.py);

@@ -225,6 +225,7 @@ class AgentRunner(ABC):
             max_processes=_min_positive(self.config.max_processes, request.limits.max_processes),
             max_output_bytes=min(self.config.max_output_bytes, request.limits.max_output_bytes),
             max_file_mb=self.config.max_file_mb,
+            scratch_mb=self.config.scratch_mb,
         )
         argv = invocation.argv
         proxy: EgressProxy | None = None
