@@ -156,7 +156,8 @@ def test_no_token_no_page(review_site) -> None:
     for path in (PAGE, "/nightshift/", f"/nightshift/batches?batch={BATCH}", "/nightshift/runs/x/y"):
         resp = _get(review_site, path)
         assert resp.status_code == 401, path
-        assert "P-1" not in resp.text and "Login" not in resp.text
+        assert "P-1" not in resp.text and "Login" not in resp.text and "<option" not in resp.text
+        assert 'href="/auth/login' in resp.text and "Sign in to Airflow" in resp.text  # a way in, nothing else
     forged = _get(review_site, PAGE, token="eyJhbGciOiJIUzUxMiJ9.e30.forged")
     assert forged.status_code in (401, 403) and "Login" not in forged.text
 

@@ -23,7 +23,9 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nightshift.review.links import REVIEW_PREFIX
 
@@ -84,7 +86,42 @@ def create_review_app() -> FastAPI:
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _refused(request: Request, exc: StarletteHTTPException) -> Response:
+        """401/403 as a page a reviewer coming from an MR note can act on (a sign-in link), nothing else."""
+        if exc.status_code not in (401, 403):
+            return await http_exception_handler(request, exc)
+        login = _login_url(request) if exc.status_code == 401 else None
+        message = (
+            "Sign-in required" if exc.status_code == 401 else "You may not read the Nightshift batch runs"
+        )
+        page = _page(
+            request,
+            "refused.html",
+            batches=[],
+            current=None,
+            status=exc.status_code,
+            message=message,
+            login_url=login,
+        )
+        page.status_code = exc.status_code
+        if exc.headers:
+            page.headers.update(exc.headers)
+        return page
+
     return app
+
+
+def _login_url(request: Request) -> str | None:
+    """Airflow's login page, coming back here after; only a path on this server is offered."""
+    try:
+        from airflow.api_fastapi.app import get_auth_manager
+
+        url = get_auth_manager().get_url_login(next_url=str(request.url.path))
+    except Exception:  # no auth manager in this process: no link
+        return None
+    parts = urlsplit(url)
+    return url if not parts.scheme and not parts.netloc and url.startswith("/") else None
 
 
 def _router() -> APIRouter:
