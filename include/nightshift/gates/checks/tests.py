@@ -36,7 +36,7 @@ MAX_FLAGS = 20
 
 
 @dataclass(frozen=True)
-class TestCase:
+class JUnitCase:
     classname: str
     name: str
     outcome: str  # passed, failed, skipped
@@ -51,17 +51,17 @@ class TestCase:
 class SuiteRun:
     exit_code: int | None
     timed_out: bool
-    cases: list[TestCase] = field(default_factory=list)
+    cases: list[JUnitCase] = field(default_factory=list)
     junit_found: bool = False
     output_tail: str = ""
     duration_s: float = 0.0
 
     @property
-    def failing(self) -> dict[str, TestCase]:
+    def failing(self) -> dict[str, JUnitCase]:
         return {c.id: c for c in self.cases if c.outcome == "failed"}
 
 
-def parse_junit(data: bytes) -> list[TestCase]:
+def parse_junit(data: bytes) -> list[JUnitCase]:
     """Test cases from JUnit XML (pytest, surefire, go-junit-report, jest-junit all write this)."""
     root = ET.fromstring(data)  # noqa: S314
     cases = []
@@ -74,11 +74,11 @@ def parse_junit(data: bytes) -> list[TestCase]:
                 break
             if child.tag == "skipped":
                 outcome = "skipped"
-        cases.append(TestCase(case.get("classname", ""), case.get("name", ""), outcome, message[:500]))
+        cases.append(JUnitCase(case.get("classname", ""), case.get("name", ""), outcome, message[:500]))
     return cases
 
 
-def pytest_node_id(case: TestCase, tree: Path) -> tuple[str, str | None]:
+def pytest_node_id(case: JUnitCase, tree: Path) -> tuple[str, str | None]:
     """(node id, file) of a JUnit case: the longest dotted prefix of the classname that is a file."""
     parts = [p for p in case.classname.split(".") if p]
     for i in range(len(parts), 0, -1):
@@ -152,7 +152,7 @@ def run_suite(
         )
     )
     data = safe_read(out / "junit.xml", MAX_JUNIT_BYTES)
-    cases: list[TestCase] = []
+    cases: list[JUnitCase] = []
     if data and len(data) <= MAX_JUNIT_BYTES:
         try:
             cases = parse_junit(data)
@@ -242,7 +242,7 @@ def check_tests(ctx: CheckContext) -> CheckOutcome:
 
 
 def _failing_on_base(
-    ctx: CheckContext, sandbox: Sandbox, failing: dict[str, TestCase], toolchain: Path | None, timeout: float
+    ctx: CheckContext, sandbox: Sandbox, failing: dict[str, JUnitCase], toolchain: Path | None, timeout: float
 ) -> set[str]:
     """The ids among `failing` that fail on the base as well (empty when that cannot be told)."""
     if timeout < 5:
