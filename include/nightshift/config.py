@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nightshift.agents.config import AgentConfig
+from nightshift.forge.fence import FencePolicy
 from nightshift.gates.config import GatesConfig
 from nightshift.generation.escalation import EscalationPolicy
 from nightshift.intake.config import IntakeConfig
@@ -44,6 +45,8 @@ class ForgeConfig(BaseModel):
     gitlab_conn_id: str = "gitlab_default"
     labels: list[str] = Field(default_factory=lambda: ["nightshift"])
     default_branch: str = "main"
+    #: The pre-push fence (nightshift.forge.fence): protected paths, secrets, gitlinks, binaries, sizes.
+    fence: FencePolicy = Field(default_factory=FencePolicy)
 
 
 class GenerationConfig(BaseModel):

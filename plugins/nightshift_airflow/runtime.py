@@ -102,4 +102,5 @@ def generation_context(context: Context) -> GenerationContext:
         limits=Limits(timeout_seconds=agent.timeout_seconds),
         dry_run=bool(params.get("dry_run", False)),
         labels=config.forge.labels,
+        fence=config.forge.fence,
     )

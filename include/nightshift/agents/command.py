@@ -28,8 +28,6 @@ the result is synthesised, exactly as follows:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from string import Template
@@ -45,7 +43,8 @@ from nightshift.agents.contract import (
     parse_result,
 )
 from nightshift.agents.runner import SANDBOX_IO, AgentRunner, Invocation, PrepareError, RunContext
-from nightshift.agents.sandbox import SANDBOX_PATH, Mount, ProcessOutcome, python_runtime_paths
+from nightshift.agents.sandbox import Mount, ProcessOutcome, python_runtime_paths
+from nightshift.forge.git import GitError, status_paths
 
 MAX_PROMPT_CHARS = 100_000
 _STDOUT_TAIL = 4000
@@ -151,39 +150,14 @@ def render_prompt(template: Template, ctx: RunContext) -> str:
 
 
 def changed_files(workspace: Path) -> list[str] | None:
-    """Paths changed in the worktree (tracked changes and untracked files); None if not a git worktree."""
-    env = {
-        "PATH": SANDBOX_PATH,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
-        "HOME": os.environ.get("HOME", "/nonexistent"),
-    }
-    proc = subprocess.run(
-        [
-            "git",
-            "-c",
-            "core.fsmonitor=false",
-            "-c",
-            "core.untrackedCache=false",
-            "-c",
-            "core.hooksPath=/dev/null",
-            "status",
-            "--porcelain=v1",
-            "-z",
-            "--untracked-files=all",
-            "--no-renames",
-        ],
-        cwd=workspace,
-        capture_output=True,
-        env=env,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    if proc.returncode != 0:
+    """Paths changed in the worktree (tracked changes and untracked files); None if not a git worktree.
+
+    Host git on the agent's tree runs hardened (nightshift.forge.git): a `.git` the agent planted below
+    the worktree is refused, never obeyed (None here; the flow fails the checkpoint naming the path)."""
+    try:
+        return status_paths(workspace)
+    except GitError:
         return None
-    return sorted(
-        {entry[3:].decode(errors="replace") for entry in proc.stdout.split(b"\0") if len(entry) > 3}
-    )
 
 
 def parse_usage(fmt: str, stdout: bytes) -> TokenUsage | None:

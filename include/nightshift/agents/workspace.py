@@ -11,7 +11,11 @@ Why this shape:
   helper reading the environment, never stored in the mirror's config, FETCH_HEAD or argv, so the
   sandbox (which sees the mirror's objects read-only) and the agent never get it (fact 9);
 - create() is idempotent (Airflow runs tasks at least once): an existing worktree is reused and reset;
-- cleanup_batch() leaves no worktree behind; free disk below the threshold refuses a new worktree.
+- cleanup_batch() leaves no worktree behind; free disk below the threshold refuses a new worktree;
+- git runs hardened (nightshift.forge.git): the repository is always named (GIT_DIR, GIT_WORK_TREE),
+  config is fixed, network happens in the mirror only; a `.git` the agent planted below a worktree is
+  deleted before git looks at the tree, and folders the agent made read-only are made writable again
+  before removal, so an agent cannot break the end of the batch.
 """
 
 from __future__ import annotations
@@ -23,13 +27,16 @@ import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from nightshift.agents.redact import Redactor
+from nightshift.forge.git import GitPaths, hardened_config_args, hardened_env, nested_git_paths
 from nightshift.models import check_batch_id, check_ticket_id
 
 log = logging.getLogger(__name__)
@@ -141,9 +148,12 @@ class WorkspaceManager:
             self._git(mirror, "worktree", "prune")
             if _is_worktree_of(path, mirror):
                 if reset:
-                    self._git(path, "checkout", "-q", "-B", branch, base)
+                    _make_writable(path)
+                    remove_planted_git(path)
+                    self._git(path, "checkout", "-q", "--force", "-B", branch, base)
                     self._git(path, "reset", "-q", "--hard", base)
                     self._git(path, "clean", "-q", "-ffdx")
+                    remove_planted_git(path)
                 return path
             if path.exists() or path.is_symlink():
                 _rmtree(path)
@@ -151,13 +161,57 @@ class WorkspaceManager:
             for other, other_branch in self._worktrees(mirror):
                 if other_branch == f"refs/heads/{branch}" and other != path:
                     log.warning("removing stale worktree %s that held %s", other, branch)
-                    self._git(mirror, "worktree", "remove", "--force", str(other))
+                    _rmtree(other)
+                    self._git(mirror, "worktree", "prune")
             path.parent.mkdir(parents=True, exist_ok=True)
             if reset or not self._has_branch(mirror, branch):
                 self._git(mirror, "worktree", "add", "-q", "-B", branch, str(path), base)
             else:
                 self._git(mirror, "worktree", "add", "-q", str(path), branch)
         return path
+
+    def remote_head(self, repo_url: str, branch: str) -> RemoteHead | None:
+        """The forge's current head of `branch` (None if it has none), fetched into the mirror now (the
+        network stays in the mirror, never in a worktree), with its author and message, so the flow can
+        tell its own commits from anyone else's before an agent runs."""
+        _check_ref_arg(branch)
+        clean, user, password = split_credentials(repo_url)
+        mirror = self.root / "mirrors" / mirror_name(clean)
+        tracking = f"refs/remotes/origin/{branch}"
+        prefix, env = _credential_args(user, password)
+        redactor = Redactor([password] if password else [])
+        with self._lock(mirror):
+            self._ensure_mirror(repo_url, mirror)
+            listed = self._git(
+                mirror,
+                *prefix,
+                "ls-remote",
+                "--heads",
+                "origin",
+                f"refs/heads/{branch}",
+                extra_env=env,
+                redactor=redactor,
+                remote=clean,
+            )
+            if not any(line.endswith(f"\trefs/heads/{branch}") for line in listed.splitlines()):
+                self._run(mirror, "update-ref", "-d", tracking)
+                return None
+            self._git(
+                mirror,
+                *prefix,
+                "fetch",
+                "-q",
+                "--no-tags",
+                "origin",
+                f"+refs/heads/{branch}:{tracking}",
+                extra_env=env,
+                redactor=redactor,
+                remote=clean,
+            )
+            (mirror / "FETCH_HEAD").unlink(missing_ok=True)
+            out = self._git(mirror, "log", "-1", "--format=%H%x00%ae%x00%B", tracking, "--")
+        sha, email, message = [*out.split("\0", 2), "", ""][:3]
+        return RemoteHead(sha=sha.strip(), author_email=email.strip(), message=message)
 
     def remove(self, batch_id: str, ticket_id: str) -> bool:
         """Remove one worktree (the branch and its commits stay in the mirror). True if one existed."""
@@ -167,8 +221,7 @@ class WorkspaceManager:
         mirror = _mirror_of(path)
         if mirror is not None and mirror.is_relative_to(self.root / "mirrors"):
             with self._lock(mirror):
-                with contextlib.suppress(WorkspaceError):
-                    self._git(mirror, "worktree", "remove", "--force", str(path))
+                # No git inside the agent's tree: delete it, then let the mirror forget it.
                 _rmtree(path)
                 self._git(mirror, "worktree", "prune")
         else:
@@ -220,13 +273,10 @@ class WorkspaceManager:
             self._git(path, "config", "gc.auto", "0")
         elif stamp.is_file() and time.time() - stamp.stat().st_mtime < self.fetch_ttl_seconds:
             return
-        env = {}
-        args = ["fetch", "-q", "--prune", "origin"]
-        if user is not None or password is not None:
-            env = {"NIGHTSHIFT_GIT_USERNAME": user or "", "NIGHTSHIFT_GIT_PASSWORD": password or ""}
-            args = ["-c", "credential.helper=", "-c", f"credential.helper={_CREDENTIAL_HELPER}", *args]
+        prefix, env = _credential_args(user, password)
+        args = [*prefix, "fetch", "-q", "--prune", "origin"]
         redactor = Redactor([password] if password else [])
-        self._git(path, *args, extra_env=env, redactor=redactor)
+        self._git(path, *args, extra_env=env, redactor=redactor, remote=clean)
         stamp.touch()
         # Only what fetch itself records is FETCH_HEAD, and it never holds credentials with the helper;
         # drop it anyway so nothing URL-shaped lies around for the sandbox.
@@ -256,18 +306,14 @@ class WorkspaceManager:
         return found
 
     def _run(
-        self, cwd: Path, *args: str, extra_env: dict[str, str] | None = None
+        self, cwd: Path, *args: str, extra_env: dict[str, str] | None = None, remote: str | None = None
     ) -> subprocess.CompletedProcess[bytes]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/nonexistent"),
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "LANG": "C",
-            **(extra_env or {}),
-        }
+        """git, hardened: `cwd` is a mirror (bare, named as GIT_DIR) or one of our worktrees (its own git
+        dir and work tree named explicitly), never discovered."""
+        paths = _git_paths(cwd)
+        env = {**hardened_env(paths, remote=remote), "LANG": "C", **(extra_env or {})}
         return subprocess.run(
-            ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", *args],
+            ["git", *hardened_config_args(remote), *args],
             cwd=cwd,
             capture_output=True,
             env=env,
@@ -276,10 +322,15 @@ class WorkspaceManager:
         )
 
     def _git(
-        self, cwd: Path, *args: str, extra_env: dict[str, str] | None = None, redactor: Redactor | None = None
+        self,
+        cwd: Path,
+        *args: str,
+        extra_env: dict[str, str] | None = None,
+        redactor: Redactor | None = None,
+        remote: str | None = None,
     ) -> str:
         try:
-            proc = self._run(cwd, *args, extra_env=extra_env)
+            proc = self._run(cwd, *args, extra_env=extra_env, remote=remote)
         except subprocess.TimeoutExpired:
             raise WorkspaceError(f"git {args[0]} timed out after {_GIT_TIMEOUT}s") from None
         if proc.returncode != 0:
@@ -328,8 +379,68 @@ def _mirror_of(path: Path) -> Path | None:
     return (gitdir / commondir.read_text().strip()).resolve()
 
 
+def _credential_args(user: str | None, password: str | None) -> tuple[list[str], dict[str, str]]:
+    """Credentials for one fetch: a helper reading them from the environment (never argv or config)."""
+    if user is None and password is None:
+        return [], {}
+    env = {"NIGHTSHIFT_GIT_USERNAME": user or "", "NIGHTSHIFT_GIT_PASSWORD": password or ""}
+    return ["-c", "credential.helper=", "-c", f"credential.helper={_CREDENTIAL_HELPER}"], env
+
+
+def _git_paths(cwd: Path) -> GitPaths:
+    """A mirror is its own git dir; a worktree's git dir is read from its `.git` link file."""
+    dotgit = cwd / ".git"
+    if dotgit.is_file() and not dotgit.is_symlink():
+        text = dotgit.read_text(errors="replace").strip()
+        if text.startswith("gitdir:"):
+            return GitPaths(git_dir=Path(text.split(":", 1)[1].strip()), work_tree=cwd)
+    if dotgit.exists() or dotgit.is_symlink():
+        raise WorkspaceError(f"{dotgit} is not a worktree link Nightshift made")
+    return GitPaths(git_dir=cwd)
+
+
+def remove_planted_git(worktree: Path) -> list[str]:
+    """Delete every `.git` below the worktree root other than its own link file; returns what went."""
+    planted = nested_git_paths(worktree)
+    for rel in planted:
+        log.warning("removing a .git the agent planted at %s in %s", rel, worktree)
+        _rmtree(worktree / rel)
+    return planted
+
+
+def _make_writable(root: Path) -> None:
+    """Give the owner rwx on every folder below root (an agent may have left 0500 or 0000 folders):
+    a folder must be writable to empty it and readable to list it."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        with contextlib.suppress(OSError):
+            os.chmod(folder, stat.S_IRWXU, follow_symlinks=False)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        stack.extend(Path(e.path) for e in entries if e.is_dir(follow_symlinks=False))
+
+
 def _rmtree(path: Path) -> None:
+    """Remove a file, link or folder tree, whatever permissions the agent left on it."""
     if path.is_symlink() or path.is_file():
+        with contextlib.suppress(OSError):
+            os.chmod(path.parent, stat.S_IRWXU, follow_symlinks=False)
         path.unlink()
     elif path.exists():
-        shutil.rmtree(path)
+        try:
+            shutil.rmtree(path)
+        except OSError:
+            _make_writable(path)
+            shutil.rmtree(path)
+
+
+@dataclass(frozen=True)
+class RemoteHead:
+    """The head commit of a branch on the forge, as the mirror fetched it."""
+
+    sha: str
+    author_email: str
+    message: str

@@ -7,6 +7,11 @@ feat(PROJ-142): implement user authentication
 Agent: batch-2024-01-15
 Checkpoint: C2-complete
 Quality-Score: pending-gates
+Nightshift-Batch: 2024-01-15-overnight
+
+The last trailer names the batch exactly: with the bot's author it is how a later step (or batch)
+tells a branch head this batch pushed from anyone else's (`is_batch_commit`); the date-only `Agent:`
+trailer is shared by every batch of a day.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import re
 
 _DATE = re.compile(r"\A(\d{4}-\d{2}-\d{2})")
+BATCH_TRAILER = "Nightshift-Batch"
 
 
 def batch_date(batch_id: str) -> str:
@@ -36,6 +42,27 @@ def commit_message(
     trailers = (
         f"Agent: batch-{batch_date(batch_id)}\n"
         f"Checkpoint: {'C2-partial' if partial else 'C2-complete'}\n"
-        "Quality-Score: pending-gates"
+        "Quality-Score: pending-gates\n"
+        f"{BATCH_TRAILER}: {batch_id}"
     )
     return f"{subject}\n\n{body}\n\n{trailers}\n" if body else f"{subject}\n\n{trailers}\n"
+
+
+def trailers(message: str) -> list[tuple[str, str]]:
+    """(key, value) pairs of the message's last paragraph, when every line of it is a trailer."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    if len(paragraphs) < 2:
+        return []
+    found = []
+    for line in paragraphs[-1].splitlines():
+        key, sep, value = line.partition(": ")
+        if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*", key):
+            return []
+        found.append((key, value.strip()))
+    return found
+
+
+def is_batch_commit(message: str, author_email: str, batch_id: str, bot_email: str) -> bool:
+    """Whether a commit is this batch's own: the bot wrote it and its batch trailer names exactly this
+    batch (not a substring, not the date)."""
+    return author_email == bot_email and (BATCH_TRAILER, batch_id) in trailers(message)

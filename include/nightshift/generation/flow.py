@@ -3,14 +3,22 @@
 Each step reads the batch records first and returns a Decision, so a retried or cleared task resumes
 from the last completed checkpoint and never repeats a finished step's side effects.
 
-    dependencies -> C0 scope -> C1 plan and risks -> escalation check -> C2 implement and test
-                 -> commit + push agent/<id> -> draft merge request -> outcome
+    dependencies -> branch ownership -> C0 scope -> C1 plan and risks -> escalation check
+                 -> C2 implement and test -> commit -> pre-push fence -> record -> push agent/<id>
+                 -> draft merge request -> outcome
+
+The agent's tree is untrusted: host git runs on it only through nightshift.forge.git (hardened, and
+refusing a planted `.git`), the fence reads the real diff before anything is pushed, and the commit is
+recorded before the push so a failed push is retried without running the agent again.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,17 +30,31 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, CheckpointResult, Limits
-from nightshift.forge.commits import batch_date, commit_message
+from nightshift.artifacts import _SAFE_PART
+from nightshift.forge.commits import commit_message, is_batch_commit, trailers
+from nightshift.forge.fence import FenceFinding, FencePolicy, check_diff
 from nightshift.forge.git import (
     GitAuth,
+    GitlinkError,
+    Identity,
+    NestedRepositoryError,
     agent_branch,
     commit_all,
+    keep_commit,
+    nested_git_paths,
     push_agent_branch,
     remote_branch_sha,
-    run_git,
+    resolve_commit,
 )
 from nightshift.generation.escalation import EscalationPolicy, escalation_reasons
-from nightshift.generation.state import BatchState, Escalation, PushRecord, TicketOutcome, utcnow
+from nightshift.generation.state import (
+    BatchState,
+    BranchClaim,
+    Escalation,
+    PushRecord,
+    TicketOutcome,
+    utcnow,
+)
 from nightshift.intake.records import IntakeRecord
 from nightshift.models import BatchManifest, ManifestTicket, Ticket, TicketState
 from nightshift.trackers.base import Tracker, marker_key
@@ -56,6 +78,17 @@ class Runner(Protocol):
     ) -> CheckpointResult: ...
 
 
+class RemoteHead(Protocol):
+    """nightshift.agents.workspace.RemoteHead: a branch head on the forge."""
+
+    @property
+    def sha(self) -> str: ...
+    @property
+    def author_email(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
 class Workspaces(Protocol):
     """nightshift.agents.workspace.WorkspaceManager."""
 
@@ -63,6 +96,8 @@ class Workspaces(Protocol):
         self, repo_url: str, ticket_id: str, base_ref: str, branch: str | None = None, *, batch_id: str
     ) -> Path: ...
     def remove(self, batch_id: str, ticket_id: str) -> bool: ...
+    def mirror(self, repo_url: str) -> Path: ...
+    def remote_head(self, repo_url: str, branch: str) -> RemoteHead | None: ...
 
 
 class Forge(Protocol):
@@ -109,6 +144,12 @@ class GenerationContext:
     dry_run: bool = False
     labels: list[str] = field(default_factory=lambda: ["nightshift"])
     clock: Callable[[], dt.datetime] = utcnow
+    fence: FencePolicy = field(default_factory=FencePolicy)
+    identity: Identity = field(default_factory=Identity)
+
+    def __post_init__(self) -> None:
+        # A real run does not read a dry run's records (and a dry run keeps its own apart).
+        self.state.dry_run = self.dry_run
 
     @property
     def batch_id(self) -> str:
@@ -194,7 +235,45 @@ def before_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkp
             f"({ctx.manifest.config.timeout_per_ticket}) before {checkpoint.value}",
         )
         return Decision(action="fail", reason=f"{ticket_id} timed out before {checkpoint.value}")
+    if checkpoint == Checkpoint.C0 and (claimed := _claim_branch(ctx, ticket_id)) is not None:
+        return claimed
     return CONTINUE
+
+
+def _is_ours(ctx: GenerationContext, head: RemoteHead) -> bool:
+    """A branch head this batch pushed: the bot's author and the exact batch trailer."""
+    return is_batch_commit(head.message, head.author_email, ctx.batch_id, ctx.identity.email)
+
+
+def _whose(head: RemoteHead) -> str:
+    batch = dict(trailers(head.message)).get("Nightshift-Batch")
+    who = f"left by Nightshift batch {batch}" if batch else f"a commit by {head.author_email}"
+    return re.sub(r"[^\w .@+:-]", "", who)[:120]
+
+
+def _claim_branch(ctx: GenerationContext, ticket_id: str) -> Decision | None:
+    """Before any agent time is spent: agent/<id> on the forge must be absent or this batch's own.
+
+    A branch an earlier batch (or a person) left is never overwritten; the ticket is carried over with
+    the reason, so it runs again once the branch is merged or deleted."""
+    if ctx.dry_run or ctx.state.branch_claim(ticket_id) is not None:
+        return None
+    repo = ctx.repository(ctx.manifest.ticket(ticket_id))
+    branch = agent_branch(ticket_id)
+    head = ctx.workspaces.remote_head(repo.fetch_url, branch)
+    if head is not None and not _is_ours(ctx, head):
+        outcome = _finish(
+            ctx,
+            ticket_id,
+            TicketState.CARRIED_OVER,
+            f"{branch} already exists on the forge at {head.sha[:12]} ({_whose(head)}); Nightshift does "
+            "not overwrite it: merge or delete that branch and the ticket runs in a later batch",
+        )
+        return Decision(action="skip", reason=f"{ticket_id} carried over: {outcome.reason}")
+    ctx.state.save_branch_claim(
+        BranchClaim(ticket_id=ticket_id, branch=branch, remote_sha=head.sha if head else None)
+    )
+    return None
 
 
 def _base_for(ctx: GenerationContext, ticket: ManifestTicket, repo: Repository) -> tuple[str, str]:
@@ -223,6 +302,16 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
     """Run one checkpoint (or return its recorded result) and record what happened."""
     existing = ctx.state.checkpoint_result(ticket_id, checkpoint)
     if existing is not None:
+        record = ctx.state.push_record(ticket_id) if checkpoint == Checkpoint.C2 else None
+        if record is not None and not record.pushed:
+            # The commit is on record but its push failed: push it; the agent does not run again.
+            if (refused := _push(ctx, ticket_id, record)) is not None:
+                return refused
+            return Decision(
+                action="continue",
+                reason="C2 already on record: pushed the recorded commit",
+                data={"status": existing.status},
+            )
         return Decision(
             action="continue",
             reason=f"{checkpoint.value} already on record: resumed",
@@ -230,7 +319,7 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         )
     ctx.state.start_ticket(ticket_id, ctx.manifest.config.timeout_seconds, ctx.clock())
     remaining = (ctx.state.deadline(ticket_id, ctx.clock()) - ctx.clock()).total_seconds()  # type: ignore[operator]
-    workspace, repo, base, _ = _workspace(ctx, ticket_id)
+    workspace, _repo, base, _ = _workspace(ctx, ticket_id)
     per_checkpoint = ctx.limits.timeout_seconds if ctx.limits else int(remaining)
     limits = (ctx.limits or Limits(timeout_seconds=1)).model_copy(
         update={"timeout_seconds": max(1, min(int(remaining), per_checkpoint))}
@@ -258,6 +347,16 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         result = ctx.runner.run(request, run_dir, deadline_monotonic=deadline)
         _store_evidence(ctx, ticket_id, checkpoint, attempt, run_dir)
 
+    planted = nested_git_paths(workspace)
+    if planted:
+        reason = (
+            f"{checkpoint.value} refused: the agent left a nested .git at {', '.join(planted[:5])}; "
+            "Nightshift runs no git in a tree that holds another repository"
+        )
+        _finish(ctx, ticket_id, TicketState.FAILED, reason)
+        ctx.workspaces.remove(ctx.batch_id, ticket_id)
+        return Decision(action="fail", reason=f"{ticket_id}: {reason}")
+
     if result.status == "rate_limited":
         event = ctx.state.record_rate_limit(ticket_id, checkpoint, result.rate_limit_reset_at, ctx.clock())
         if (aborted := _carry_over_if_aborted(ctx, ticket_id)) is not None:
@@ -275,11 +374,7 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         if result.status not in ("ok", "partial"):
             _finish(ctx, ticket_id, TicketState.FAILED, f"C2 answered {result.status}: {result.reason}")
             return Decision(action="fail", reason=f"{ticket_id} C2 answered {result.status}")
-        pushed = _commit_and_push(ctx, ticket_id, workspace, repo, base, result)
-        if pushed is None:
-            _finish(ctx, ticket_id, TicketState.FAILED, "C2 finished without changing any file")
-            ctx.workspaces.remove(ctx.batch_id, ticket_id)
-            return Decision(action="fail", reason=f"{ticket_id}: C2 made no change")
+        return _commit_and_push(ctx, ticket_id, workspace, base, result)
     ctx.state.save_checkpoint(ticket_id, result)
     return Decision(
         action="continue", reason=f"{checkpoint.value} {result.status}", data={"status": result.status}
@@ -289,23 +384,46 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
 def _store_evidence(
     ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoint, attempt: str, run_dir: Path
 ) -> None:
+    """Copy the run folder into the batch artifacts. Names the artifact store would refuse (spaces,
+    leading dots, non-ASCII) are encoded, deterministically; links are never followed (a link the
+    agent planted must not copy a host file into the artifacts)."""
     base = ctx.state.run_dir_name(ticket_id, checkpoint, attempt)
+    renamed: dict[str, str] = {}
     for path in sorted(run_dir.rglob("*")):
-        if path.is_file() and path.stat().st_size <= 8 * 1024 * 1024:
-            rel = path.relative_to(run_dir).as_posix()
-            ctx.state.artifacts.write_text(
-                f"{base}/{rel}", path.read_text(encoding="utf-8", errors="replace")
-            )
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 8 * 1024 * 1024:
+            continue
+        rel = path.relative_to(run_dir).as_posix()
+        safe = "/".join(evidence_name(part) for part in rel.split("/"))
+        if safe != rel:
+            renamed[safe] = rel
+        ctx.state.artifacts.write_text(f"{base}/{safe}", path.read_text(encoding="utf-8", errors="replace"))
+    if renamed:
+        ctx.state.artifacts.write_json(f"{base}/evidence-names.json", renamed)
+
+
+def evidence_name(part: str) -> str:
+    """A file name the artifact store accepts: unchanged when already safe, else `b32-<base32>` (or
+    `sha-<digest>` when that is too long). Deterministic, so a retried store overwrites, never adds."""
+    if _SAFE_PART.match(part) and part not in (".", "..") and part != "evidence-names.json":
+        return part
+    encoded = "b32-" + base64.b32encode(part.encode("utf-8", "surrogateescape")).decode().rstrip("=").lower()
+    if len(encoded) <= 128:
+        return encoded
+    return "sha-" + hashlib.sha256(part.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _commit_and_push(
     ctx: GenerationContext,
     ticket_id: str,
     workspace: Path,
-    repo: Repository,
     base: str,
     result: CheckpointResult,
-) -> PushRecord | None:
+) -> Decision:
+    """Commit the agent's change, fence the real diff, record the commit, then push it.
+
+    Nothing is pushed when the fence finds anything: the ticket goes to the morning queue with the
+    findings. The commit is recorded (and C2 saved) before the push, so a push that fails is retried
+    from the record by the next try, without the agent."""
     impl = result.implementation
     partial = result.status == "partial"
     ticket = ctx.ticket_record(ticket_id)
@@ -321,46 +439,93 @@ def _commit_and_push(
         partial,
     )
     created = dt.datetime.fromisoformat(ctx.manifest.created_at.replace("Z", "+00:00"))
-    sha = commit_all(workspace, message, when=created)
+    try:
+        sha = commit_all(workspace, message, when=created, identity=ctx.identity)
+    except (NestedRepositoryError, GitlinkError) as exc:
+        _finish(ctx, ticket_id, TicketState.FAILED, f"C2 refused: {exc}")
+        ctx.workspaces.remove(ctx.batch_id, ticket_id)
+        return Decision(action="fail", reason=f"{ticket_id} C2 refused: {exc}")
     if sha is None:
-        return None
+        _finish(ctx, ticket_id, TicketState.FAILED, "C2 finished without changing any file")
+        ctx.workspaces.remove(ctx.batch_id, ticket_id)
+        return Decision(action="fail", reason=f"{ticket_id}: C2 made no change")
+    findings = check_diff(workspace, resolve_commit(workspace, base), sha, ctx.fence)
+    if findings:
+        return _escalate_fence(ctx, ticket_id, findings)
+    claim = ctx.state.branch_claim(ticket_id)
     record = PushRecord(
         ticket_id=ticket_id,
         branch=agent_branch(ticket_id),
         sha=sha,
         base_branch=base,
         checkpoint_trailer="C2-partial" if partial else "C2-complete",
+        expected_remote=claim.remote_sha if claim is not None else None,
+        pushed=False,
     )
     if not ctx.dry_run:
-        previous = ctx.state.push_record(ticket_id)
-        remote = remote_branch_sha(repo.git_url, record.branch, repo.auth)
-        if remote != sha:
-            expected = (
-                previous.sha
-                if previous is not None
-                else remote
-                if _is_ours(workspace, remote, repo, ctx.batch_id)
-                else None
-            )
-            if remote is not None and expected is None:
-                raise RuntimeError(
-                    f"{ticket_id}: {record.branch} on the forge is at {remote[:12]}, a commit Nightshift "
-                    "did not push in this batch; refusing to overwrite it"
-                )
-            push_agent_branch(workspace, repo.git_url, ticket_id, sha, expected, repo.auth)
+        keep_commit(workspace, f"{ctx.batch_id}/{ticket_id}", sha)
     ctx.state.save_push(record)
-    return record
+    ctx.state.save_checkpoint(ticket_id, result)
+    if not ctx.dry_run and (refused := _push(ctx, ticket_id, record)) is not None:
+        return refused
+    return Decision(action="continue", reason=f"C2 {result.status}", data={"status": result.status})
 
 
-def _is_ours(workspace: Path, remote_sha: str | None, repo: Repository, batch_id: str) -> bool:
-    """Whether the remote branch holds a commit an earlier try of this batch pushed (lost record)."""
-    if remote_sha is None:
-        return False
-    fetched = run_git(["fetch", "--quiet", repo.git_url, remote_sha], workspace, auth=repo.auth, check=False)
-    if fetched.returncode != 0:
-        return False
-    body = run_git(["log", "-1", "--format=%B", remote_sha], workspace, check=False).stdout
-    return f"Agent: batch-{batch_date(batch_id)}" in body
+def _push(ctx: GenerationContext, ticket_id: str, record: PushRecord) -> Decision | None:
+    """Push the recorded commit from the mirror (objects only, never the agent's tree) with a lease on
+    the head the branch claim found; None when the forge has it. A branch that moved to someone
+    else's commit since the claim fails the ticket instead of being overwritten."""
+    repo = ctx.repository(ctx.manifest.ticket(ticket_id))
+    remote = remote_branch_sha(repo.git_url, record.branch, repo.auth)
+    if remote != record.sha:
+        expected = record.expected_remote
+        if remote != expected:
+            head = ctx.workspaces.remote_head(repo.fetch_url, record.branch)
+            if head is not None and not _is_ours(ctx, head):
+                reason = (
+                    f"{record.branch} on the forge is at {head.sha[:12]} ({_whose(head)}), a commit "
+                    "Nightshift did not push in this batch; refusing to overwrite it"
+                )
+                _finish(ctx, ticket_id, TicketState.FAILED, reason)
+                ctx.workspaces.remove(ctx.batch_id, ticket_id)
+                return Decision(action="fail", reason=f"{ticket_id}: {reason}")
+            expected = head.sha if head is not None else None
+        mirror = ctx.workspaces.mirror(repo.fetch_url)
+        push_agent_branch(mirror, repo.git_url, ticket_id, record.sha, expected, repo.auth)
+    ctx.state.save_push(record.model_copy(update={"pushed": True}))
+    return None
+
+
+def _escalate_fence(ctx: GenerationContext, ticket_id: str, findings: list[FenceFinding]) -> Decision:
+    """The pre-push fence found something: nothing is pushed; the ticket joins the morning queue with
+    the findings (file, line, rule), and the tracker hears why."""
+    reasons = [f"pre-push fence: {f.reason()}" for f in findings]
+    entry = ctx.manifest.ticket(ticket_id)
+    ctx.state.save_escalation(
+        Escalation(
+            ticket_id=ticket_id,
+            batch_id=ctx.batch_id,
+            reasons=reasons,
+            scope=ctx.state.checkpoint_result(ticket_id, Checkpoint.C0),
+            plan=ctx.state.checkpoint_result(ticket_id, Checkpoint.C1),
+            ticket_url=entry.url,
+            title=entry.title or ctx.ticket_record(ticket_id).title,
+        )
+    )
+    found = _tracker_for(ctx, ticket_id)
+    if found is not None:
+        tracker, key = found
+        body = (
+            f"Nightshift batch {ctx.batch_id} implemented {ticket_id} but did not push it: the pre-push "
+            "fence found changes a human must look at.\n\n"
+            + "\n".join(f"- {r}" for r in reasons)
+            + "\n\nAnswer in a comment and re-apply the ready-for-agent label to queue it again."
+        )
+        tracker.comment_once(key, marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="escalation"), body)
+        tracker.ensure_labels(key, add=["agent-escalated"], remove=["ready-for-agent"])
+    _finish(ctx, ticket_id, TicketState.ESCALATED, "; ".join(reasons))
+    ctx.workspaces.remove(ctx.batch_id, ticket_id)
+    return Decision(action="skip", reason=f"{ticket_id} escalated: {'; '.join(reasons)}")
 
 
 def escalation_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
@@ -462,8 +627,9 @@ def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
         return Decision(action="skip", reason=f"{ticket_id} already {finished.state.value}")
     impl = ctx.state.checkpoint_result(ticket_id, Checkpoint.C2)
     push = ctx.state.push_record(ticket_id)
-    if impl is None or push is None:
-        raise RuntimeError(f"{ticket_id}: nothing to publish (C2 result or push record missing)")
+    if impl is None or (not ctx.dry_run and (push is None or not push.pushed)):
+        raise RuntimeError(f"{ticket_id}: nothing to publish (C2 result or pushed commit missing)")
+    branch = push.branch if push is not None else agent_branch(ticket_id)
     ticket = ctx.ticket_record(ticket_id)
     entry = ctx.manifest.ticket(ticket_id)
     repo = ctx.repository(entry)
@@ -477,7 +643,7 @@ def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
         forge = ctx.forge(repo)
         title = f"{ticket_id}: {ticket.title or 'agent change'}" + (" (partial)" if partial else "")
         labels = [*ctx.labels, "nightshift::partial" if partial else "nightshift::complete"]
-        mr = forge.upsert_draft_mr(push.branch, target, title, mr_description(ctx, ticket, entry.url), labels)
+        mr = forge.upsert_draft_mr(branch, target, title, mr_description(ctx, ticket, entry.url), labels)
         mr_url, mr_iid = mr.web_url, mr.iid
         found = _tracker_for(ctx, ticket_id)
         if partial and found is not None:
@@ -498,7 +664,7 @@ def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
         ticket_id,
         state,
         impl.reason or ("partial: " + "; ".join(remaining) if partial else "draft MR ready"),
-        branch=push.branch,
+        branch=branch,
         merge_request_url=mr_url,
         merge_request_iid=mr_iid,
         target_branch=target,

@@ -10,10 +10,16 @@ Layout inside the batch folder:
     tickets/<ID>/started.json              first start of the ticket: its timeout_per_ticket deadline
     tickets/<ID>/checkpoints/<C>.json      a completed checkpoint's result (resume point)
     tickets/<ID>/runs/<C>-try<N>/          request, transcript and result evidence of one agent run
-    tickets/<ID>/push.json                 the commit pushed to agent/<ID>
+    tickets/<ID>/push.json                 the commit made for agent/<ID>, recorded before the push;
+                                           `pushed` turns true once the forge has it
+    tickets/<ID>/branch.json               who owns agent/<ID> on the forge, decided before C0
     tickets/<ID>/outcome.json              the ticket's final state in this batch (TicketOutcome)
     ratelimits/<ID>-<C>-<K>.json           one record per rate-limit event
     escalations/<ID>.json                  the escalation queue entry, with C0/C1 context
+
+A dry run (no push, merge request or tracker write) keeps its checkpoint results and start under
+`<name>.dry-run.json`, writes no push or branch record, and marks its outcomes `dry_run`: a real run
+that reuses the batch id reads none of them and does the work (a real outcome replaces a dry one).
 """
 
 from __future__ import annotations
@@ -50,11 +56,26 @@ class RateLimitEvent(BaseModel):
 
 
 class PushRecord(BaseModel):
+    """The commit made for agent/<ID>. Written before the push, so a failed push is retried with this
+    commit and the agent never runs again for it."""
+
     ticket_id: str
     branch: str
     sha: str
     base_branch: str
     checkpoint_trailer: str  # C2-complete or C2-partial
+    #: The forge's head of the branch that the push may replace (--force-with-lease), None: absent.
+    expected_remote: str | None = None
+    pushed: bool = True
+
+
+class BranchClaim(BaseModel):
+    """agent/<ID> on the forge as found before C0: absent, or holding this batch's own commit."""
+
+    ticket_id: str
+    branch: str
+    remote_sha: str | None = None
+    checked_at: dt.datetime = Field(default_factory=utcnow)
 
 
 class TicketOutcome(BaseModel):
@@ -91,8 +112,14 @@ class Escalation(BaseModel):
 class BatchState:
     """Reads and writes the records of one batch."""
 
-    def __init__(self, artifacts: BatchArtifacts) -> None:
+    def __init__(self, artifacts: BatchArtifacts, dry_run: bool | None = None) -> None:
         self.artifacts = artifacts
+        #: None: a reader that sees every record (finish, triggers, review); False: a real run, which
+        #: ignores a dry run's records; True: a dry run, whose records are kept apart.
+        self.dry_run = dry_run
+
+    def _suffix(self) -> str:
+        return ".dry-run.json" if self.dry_run else ".json"
 
     @staticmethod
     def _tdir(ticket_id: str) -> str:
@@ -103,7 +130,7 @@ class BatchState:
         self, ticket_id: str, timeout_seconds: int, now: dt.datetime | None = None
     ) -> TicketStart:
         """Record the first start; later calls (retries) return the first record, so the deadline holds."""
-        path = f"{self._tdir(ticket_id)}/started.json"
+        path = f"{self._tdir(ticket_id)}/started{self._suffix()}"
         existing = self.artifacts.read_model(path, TicketStart)
         if existing is not None:
             return existing
@@ -115,17 +142,17 @@ class BatchState:
         return record
 
     def ticket_start(self, ticket_id: str) -> TicketStart | None:
-        return self.artifacts.read_model(f"{self._tdir(ticket_id)}/started.json", TicketStart)
+        return self.artifacts.read_model(f"{self._tdir(ticket_id)}/started{self._suffix()}", TicketStart)
 
     # -- checkpoints -------------------------------------------------------------------------------
     def checkpoint_result(self, ticket_id: str, checkpoint: Checkpoint) -> CheckpointResult | None:
         return self.artifacts.read_model(
-            f"{self._tdir(ticket_id)}/checkpoints/{checkpoint.value}.json", CheckpointResult
+            f"{self._tdir(ticket_id)}/checkpoints/{checkpoint.value}{self._suffix()}", CheckpointResult
         )
 
     def save_checkpoint(self, ticket_id: str, result: CheckpointResult) -> None:
         self.artifacts.write_model(
-            f"{self._tdir(ticket_id)}/checkpoints/{result.checkpoint.value}.json", result
+            f"{self._tdir(ticket_id)}/checkpoints/{result.checkpoint.value}{self._suffix()}", result
         )
 
     def previous_results(self, ticket_id: str, upto: Checkpoint) -> dict[str, CheckpointResult]:
@@ -139,7 +166,8 @@ class BatchState:
         return out
 
     def run_dir_name(self, ticket_id: str, checkpoint: Checkpoint, attempt: str) -> str:
-        return f"{self._tdir(ticket_id)}/runs/{checkpoint.value}-{attempt}"
+        mode = "dry-run-" if self.dry_run else ""
+        return f"{self._tdir(ticket_id)}/runs/{mode}{checkpoint.value}-{attempt}"
 
     # -- rate limits ------------------------------------------------------------------------------------
     def _records(self, folder: str, model_type: type[M]) -> list[M]:
@@ -207,19 +235,39 @@ class BatchState:
 
     # -- forge --------------------------------------------------------------------------------------------
     def push_record(self, ticket_id: str) -> PushRecord | None:
+        if self.dry_run:
+            return None
         return self.artifacts.read_model(f"{self._tdir(ticket_id)}/push.json", PushRecord)
 
     def save_push(self, record: PushRecord) -> None:
+        """Record the commit (pushed=False) before pushing it, and again once pushed. A dry run
+        pushes nothing and records nothing."""
+        if self.dry_run:
+            return
         self.artifacts.write_model(f"{self._tdir(record.ticket_id)}/push.json", record)
+
+    def branch_claim(self, ticket_id: str) -> BranchClaim | None:
+        if self.dry_run:
+            return None
+        return self.artifacts.read_model(f"{self._tdir(ticket_id)}/branch.json", BranchClaim)
+
+    def save_branch_claim(self, claim: BranchClaim) -> None:
+        if not self.dry_run:
+            self.artifacts.write_model(f"{self._tdir(claim.ticket_id)}/branch.json", claim)
 
     # -- outcomes and escalations ---------------------------------------------------------------------------
     def outcome(self, ticket_id: str) -> TicketOutcome | None:
-        return self.artifacts.read_model(f"{self._tdir(ticket_id)}/outcome.json", TicketOutcome)
+        """The ticket's outcome; a real run does not see a dry run's."""
+        found = self.artifacts.read_model(f"{self._tdir(ticket_id)}/outcome.json", TicketOutcome)
+        if found is not None and found.dry_run and self.dry_run is False:
+            return None
+        return found
 
     def save_outcome(self, outcome: TicketOutcome) -> TicketOutcome:
-        """Write the outcome once: a retried task that finds one keeps the first (it is final)."""
-        existing = self.outcome(outcome.ticket_id)
-        if existing is not None:
+        """Write the outcome once: a retried task that finds one keeps the first (it is final). A real
+        outcome replaces a dry run's."""
+        existing = self.artifacts.read_model(f"{self._tdir(outcome.ticket_id)}/outcome.json", TicketOutcome)
+        if existing is not None and not (existing.dry_run and not outcome.dry_run):
             return existing
         self.artifacts.write_model(f"{self._tdir(outcome.ticket_id)}/outcome.json", outcome)
         return outcome

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -12,8 +15,19 @@ from hypothesis import strategies as st
 from nightshift.agents.workspace import DiskSpaceError, WorkspaceError, WorkspaceManager, split_credentials
 from tests.nightshift.agents.agent_helpers import git
 
-MALICIOUS_IDS = ["PROJ-1$(id)", "-upload-pack=evil", "PROJ-١٢", "PROJ-1\u202e", "P" * 300 + "-1", "../PROJ-1",
-                 "PROJ-1/../../x", "proj-1", "PROJ-1 ", "PROJ-1\n", ""]
+MALICIOUS_IDS = [
+    "PROJ-1$(id)",
+    "-upload-pack=evil",
+    "PROJ-١٢",
+    "PROJ-1\u202e",
+    "P" * 300 + "-1",
+    "../PROJ-1",
+    "PROJ-1/../../x",
+    "proj-1",
+    "PROJ-1 ",
+    "PROJ-1\n",
+    "",
+]
 
 
 def test_create_makes_a_worktree_on_the_agent_branch(workspaces, origin):
@@ -74,8 +88,16 @@ def test_malicious_batch_ids_are_rejected(workspaces, origin, batch):
         workspaces.create(str(origin), "PROJ-1", "main", batch_id=batch)
 
 
-@pytest.mark.parametrize("branch, base", [("main", "main"), ("agent/PROJ-2", "main"), (None, "-upload-pack=x"),
-                                          (None, "main..x"), (None, "no-such-ref")])
+@pytest.mark.parametrize(
+    "branch, base",
+    [
+        ("main", "main"),
+        ("agent/PROJ-2", "main"),
+        (None, "-upload-pack=x"),
+        (None, "main..x"),
+        (None, "no-such-ref"),
+    ],
+)
 def test_bad_branch_or_base_ref(workspaces, origin, branch, base):
     with pytest.raises(WorkspaceError):
         workspaces.create(str(origin), "PROJ-1", base, branch, batch_id="b1")
@@ -142,8 +164,14 @@ def test_concurrent_creates_on_one_mirror(workspaces, origin):
 
 def test_split_credentials():
     assert split_credentials("https://oauth2:glpat-secret@gitlab.example.com/g/app.git") == (
-        "https://gitlab.example.com/g/app.git", "oauth2", "glpat-secret")
-    assert split_credentials("https://gitlab.example.com:8443/g/app.git")[0] == "https://gitlab.example.com:8443/g/app.git"
+        "https://gitlab.example.com/g/app.git",
+        "oauth2",
+        "glpat-secret",
+    )
+    assert (
+        split_credentials("https://gitlab.example.com:8443/g/app.git")[0]
+        == "https://gitlab.example.com:8443/g/app.git"
+    )
     assert split_credentials("/srv/repos/app.git") == ("/srv/repos/app.git", None, None)
 
 
@@ -164,3 +192,86 @@ def test_tokens_never_reach_the_mirror_or_error_messages(tmp_path, origin):
     assert token not in str(excinfo.value)
     stored = [p for p in (tmp_path / "root").rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
     assert stored == []
+
+
+# -- the agent's tree is untrusted (issue 9: items 1 and 9) ---------------------------------------------
+def _origin_with_submodule(tmp_path):
+    lib = tmp_path / "lib-src"
+    lib.mkdir()
+    git(lib, "init", "-q", "-b", "main")
+    (lib / "lib.py").write_text("X = 1\n")
+    git(lib, "add", "-A")
+    git(lib, "commit", "-qm", "lib")
+    repo = tmp_path / "with-sub"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a.py").write_text("a = 1\n")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "vendor/lib")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+    return repo
+
+
+def test_reset_removes_a_git_planted_in_a_submodule_path_without_obeying_it(tmp_path):
+    manager = WorkspaceManager(tmp_path / "root", min_free_mb=1)
+    origin = _origin_with_submodule(tmp_path)
+    path = manager.create(str(origin), "PROJ-1", "main", batch_id="b1")
+    marker = tmp_path / "marker"
+    planted = path / "vendor" / "lib"
+    git(planted, "init", "-q")
+    hook = planted / ".git" / "evil.sh"
+    hook.write_text(f"#!/bin/sh\necho ran >> {marker}\ncat\n")
+    hook.chmod(0o755)
+    for key in ("core.fsmonitor", "filter.x.clean", "filter.x.smudge"):
+        git(planted, "config", key, str(hook))
+    (planted / ".gitattributes").write_text("* filter=x\n")
+    (planted / "f").write_text("one\n")
+    git(planted, "add", "f")
+    marker.unlink(missing_ok=True)
+    (planted / "f").write_text("two\n")
+    again = manager.create(str(origin), "PROJ-1", "main", batch_id="b1")
+    assert again == path
+    assert not (planted / ".git").exists()
+    assert not marker.exists()  # nothing the agent planted ran on the host
+    assert manager.remove("b1", "PROJ-1") and not marker.exists()
+
+
+def test_read_only_folders_the_agent_leaves_do_not_break_the_end_of_the_batch(workspaces, origin):
+    path = workspaces.create(str(origin), "PROJ-1", "main", batch_id="b1")
+    deep = path / "locked" / "deeper"
+    deep.mkdir(parents=True)
+    (deep / "f").write_text("x")
+    (deep / "f").chmod(0)
+    deep.chmod(0o500)
+    (path / "locked").chmod(0o500)
+    (path / "sealed").mkdir()
+    (path / "sealed" / "g").write_text("y")
+    (path / "sealed").chmod(0)
+    # Root ignores permissions: drop every capability so the removal runs as an ordinary worker would.
+    drop = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] if os.geteuid() == 0 else []
+    code = (
+        "from pathlib import Path\nfrom nightshift.agents.workspace import WorkspaceManager\n"
+        f"print(WorkspaceManager(Path({str(workspaces.root)!r}), min_free_mb=1).cleanup_batch('b1'))"
+    )
+    proc = subprocess.run([*drop, sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "1"
+    assert not path.exists() and workspaces.list_worktrees("b1") == []
+
+
+def test_remote_head_reads_the_forge_branch_through_the_mirror(workspaces, origin, tmp_path):
+    assert workspaces.remote_head(str(origin), "agent/PROJ-7") is None
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(origin), str(other))
+    git(other, "checkout", "-q", "-b", "agent/PROJ-7")
+    (other / "x.txt").write_text("x\n")
+    git(other, "add", "-A")
+    git(other, "commit", "-qm", "feat: x\n\nNightshift-Batch: b1")
+    git(other, "push", "-q", "origin", "agent/PROJ-7")
+    head = workspaces.remote_head(str(origin), "agent/PROJ-7")
+    assert head is not None
+    assert head.sha == git(other, "rev-parse", "HEAD").strip()
+    assert head.author_email == "t@example.invalid"
+    assert "Nightshift-Batch: b1" in head.message
+    git(origin, "branch", "-D", "agent/PROJ-7")
+    assert workspaces.remote_head(str(origin), "agent/PROJ-7") is None

@@ -16,6 +16,7 @@ from nightshift.agents.contract import (
     PlanResult,
     ScopeResult,
 )
+from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore
 from nightshift.generation import flow
 from nightshift.generation.flow import GenerationContext, Repository
@@ -44,24 +45,16 @@ def remote(tmp_path: Path) -> Path:
     return bare
 
 
-@dataclass
-class CloneWorkspaces:
-    root: Path
-    created: list[tuple[str, str]] = field(default_factory=list)
+class RecordingWorkspaces(WorkspaceManager):
+    """The real WorkspaceManager (mirror + worktrees, hardened git), remembering what was created."""
 
-    def create(
-        self, repo_url: str, ticket_id: str, base_ref: str, branch: str | None = None, *, batch_id: str
-    ) -> Path:
-        path = self.root / ticket_id
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, min_free_mb=1)
+        self.created: list[tuple[str, str]] = []
+
+    def create(self, repo_url, ticket_id, base_ref, branch=None, *, batch_id, reset=True):
         self.created.append((ticket_id, base_ref))
-        if not path.exists():
-            git("clone", "-q", repo_url, str(path))
-            git("checkout", "-q", "-B", branch, f"origin/{base_ref}", cwd=path)
-        return path
-
-    def remove(self, batch_id: str, ticket_id: str) -> bool:
-        subprocess.run(["rm", "-rf", str(self.root / ticket_id)], check=True)
-        return True
+        return super().create(repo_url, ticket_id, base_ref, branch, batch_id=batch_id, reset=reset)
 
 
 @dataclass
@@ -70,15 +63,29 @@ class ScriptedRunner:
 
     answers: dict[tuple[str, Checkpoint], list[CheckpointResult]]
     calls: list[tuple[str, Checkpoint]] = field(default_factory=list)
+    #: Extra files the agent writes at C2, per ticket (path -> content; bytes for binaries).
+    edits: dict[str, dict[str, str | bytes]] = field(default_factory=dict)
+    #: Extra files the agent leaves in its run folder (evidence), per checkpoint.
+    evidence: dict[str, str] = field(default_factory=dict)
 
     def run(self, request, run_dir, *, deadline_monotonic=None):
         key = (request.ticket.id, request.checkpoint)
         self.calls.append(key)
         (run_dir / "transcript.txt").write_text(f"ran {key}\n")
+        for name, content in self.evidence.items():
+            (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (run_dir / name).write_text(content)
         queue = self.answers.get(key) or [ok(request.checkpoint)]
         result = queue.pop(0) if len(queue) > 1 else queue[0]
         if request.checkpoint == Checkpoint.C2 and result.status in ("ok", "partial"):
             Path(request.workspace, f"{request.ticket.id}.txt").write_text("done\n")
+            for name, content in self.edits.get(request.ticket.id, {}).items():
+                target = Path(request.workspace, name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(content, bytes):
+                    target.write_bytes(content)
+                else:
+                    target.write_text(content)
         return result
 
 
@@ -136,7 +143,7 @@ tickets:
 
 @pytest.fixture
 def make_ctx(tmp_path, remote):
-    def build(answers=None, manifest=MANIFEST, clock=lambda: NOW):
+    def build(answers=None, manifest=MANIFEST, clock=lambda: NOW, dry_run=False, git_url=None, auth=None):
         m = parse_manifest(manifest)
         state = BatchState(ArtifactStore(f"file://{tmp_path}/artifacts").batch(m.batch_id))
         runner = ScriptedRunner(answers or {})
@@ -160,16 +167,21 @@ def make_ctx(tmp_path, remote):
             manifest=m,
             state=state,
             runner=runner,
-            workspaces=CloneWorkspaces(tmp_path / "ws"),
+            workspaces=RecordingWorkspaces(tmp_path / "ws"),
             record=records.__getitem__,
-            repository=lambda e: Repository(path="g/app", git_url=str(remote)),
+            repository=lambda e: Repository(path="g/app", git_url=git_url or str(remote), auth=auth),
             forge=lambda repo: forge,
             tracker=lambda t: tracker,
             clock=clock,
+            dry_run=dry_run,
         )
         return ctx, runner, forge, tracker
 
     return build
+
+
+def runner_calls(ctx):
+    return list(ctx.runner.calls)
 
 
 def run_ticket(ctx, ticket_id):
@@ -202,7 +214,8 @@ def test_happy_path_pushes_branch_opens_mr_and_stacks_the_dependent(make_ctx, re
     assert message.splitlines()[0] == "feat(P-1): add thing"
     assert "- Add thing" in message
     assert message.strip().endswith(
-        "Agent: batch-2026-01-05\nCheckpoint: C2-complete\nQuality-Score: pending-gates"
+        "Agent: batch-2026-01-05\nCheckpoint: C2-complete\nQuality-Score: pending-gates\n"
+        "Nightshift-Batch: 2026-01-05-overnight"
     )
     assert ctx.state.outcome("P-1").state == TicketState.COMPLETED
     assert run_ticket(ctx, "P-2").action == "continue"
@@ -246,8 +259,14 @@ def test_foreign_commit_on_the_agent_branch_is_not_overwritten(make_ctx, remote,
     git("add", "-A", cwd=other)
     git("-c", "user.name=h", "-c", "user.email=h@h", "commit", "-qm", "human work", cwd=other)
     git("push", "-q", "origin", "agent/P-1", cwd=other)
-    with pytest.raises(RuntimeError, match="did not push"):
-        run_ticket(ctx, "P-1")
+    human = git("rev-parse", "refs/heads/agent/P-1", cwd=remote)
+    decision = run_ticket(ctx, "P-1")
+    assert decision.action == "skip"
+    outcome = ctx.state.outcome("P-1")
+    assert outcome.state == TicketState.CARRIED_OVER
+    assert "agent/P-1 already exists" in outcome.reason and "a commit by h@h" in outcome.reason
+    assert runner_calls(ctx) == []  # decided before C0: no agent time spent
+    assert git("rev-parse", "refs/heads/agent/P-1", cwd=remote) == human
 
 
 def test_failure_skips_and_carries_over_the_dependent(make_ctx):
