@@ -88,6 +88,7 @@ def _add_gates(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _gates_check(args: argparse.Namespace) -> int:
     import json
 
+    from nightshift.forge.git import GitError
     from nightshift.gates.config import load_gates_config
     from nightshift.gates.run import run_gates
     from nightshift.gates.ticket_file import load_ticket_file
@@ -107,7 +108,7 @@ def _gates_check(args: argparse.Namespace) -> int:
             config,
             toolchain=Path(args.toolchain) if args.toolchain else None,
         )
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, GitError) as exc:
         print(f"gates: {exc}", file=sys.stderr)
         return 2
     if args.full_json:

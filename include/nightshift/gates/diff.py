@@ -7,17 +7,23 @@ addition, which is what the test-change check must see.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from nightshift.forge.git import GitError, run_git
+from nightshift.forge.git import GitError, hardened_config_args, hardened_env, locate, run_git
 
 _DIFF_FLAGS = ["--no-renames", "--no-ext-diff", "--no-textconv", "--no-color", "--ignore-submodules=none"]
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 REGULAR_MODES = frozenset({"100644", "100755"})
+
+
+def _git(args: list[str], repo: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """The hardened git runner, reading the object store only (no work tree, attributes or hooks)."""
+    return run_git(args, repo, objects_only=True, **kwargs)
 
 
 class RevisionError(ValueError):
@@ -71,7 +77,7 @@ def resolve(repo: Path, rev: str) -> str:
     """The full commit id of `rev`; RevisionError naming it when it is not a commit here."""
     if rev.startswith("-"):
         raise RevisionError(f"{rev!r} is not a revision")
-    proc = run_git(
+    proc = _git(
         ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], repo, check=False
     )
     if proc.returncode != 0:
@@ -80,7 +86,7 @@ def resolve(repo: Path, rev: str) -> str:
 
 
 def merge_base(repo: Path, base: str, head: str) -> str:
-    proc = run_git(["merge-base", base, head], repo, check=False)
+    proc = _git(["merge-base", base, head], repo, check=False)
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else base
 
 
@@ -88,8 +94,8 @@ def read_diff(repo: Path, base: str, head: str) -> Diff:
     """The files base...head changes, with line counts and modes."""
     base_sha, head_sha = resolve(repo, base), resolve(repo, head)
     mb = merge_base(repo, base_sha, head_sha)
-    raw = run_git(["diff", "--raw", "-z", *_DIFF_FLAGS, mb, head_sha], repo).stdout
-    numstat = run_git(["diff", "--numstat", "-z", *_DIFF_FLAGS, mb, head_sha], repo).stdout
+    raw = _git(["diff", "--raw", "-z", *_DIFF_FLAGS, mb, head_sha], repo).stdout
+    numstat = _git(["diff", "--numstat", "-z", *_DIFF_FLAGS, mb, head_sha], repo).stdout
     counts: dict[str, tuple[int, int, bool]] = {}
     for entry in numstat.split("\0"):
         if not entry:
@@ -115,7 +121,7 @@ def read_diff(repo: Path, base: str, head: str) -> Diff:
 
 def show(repo: Path, rev: str, path: str, *, max_bytes: int = 5_000_000) -> bytes | None:
     """A file's content at `rev`; None when absent, not a regular file, or over max_bytes."""
-    proc = run_git(["ls-tree", "-z", "--full-tree", rev, "--", path], repo, check=False)
+    proc = _git(["ls-tree", "-z", "--full-tree", rev, "--", path], repo, check=False)
     entry = proc.stdout.split("\0")[0]
     if proc.returncode != 0 or not entry:
         return None
@@ -123,17 +129,18 @@ def show(repo: Path, rev: str, path: str, *, max_bytes: int = 5_000_000) -> byte
     mode, kind, sha = meta.split(" ")
     if kind != "blob" or mode not in REGULAR_MODES:
         return None
-    size = run_git(["cat-file", "-s", sha], repo, check=False).stdout.strip()
+    size = _git(["cat-file", "-s", sha], repo, check=False).stdout.strip()
     if not size.isdigit() or int(size) > max_bytes:
         return None
-    blob = subprocess.run(
-        ["git", "cat-file", "blob", sha],
-        cwd=repo,
-        capture_output=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1"},
-    )
+    with tempfile.TemporaryDirectory(prefix="nightshift-gates-git-") as empty:
+        blob = subprocess.run(  # bytes, so not run_git (text); the same hardened environment
+            ["git", *hardened_config_args(), "cat-file", "blob", sha],
+            cwd=empty,
+            capture_output=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            env=hardened_env(locate(repo), empty_tree=Path(empty)),
+        )
     return blob.stdout if blob.returncode == 0 else None
 
 
@@ -149,8 +156,8 @@ def export_tree(repo: Path, rev: str, dest: Path) -> Path:
     index = dest.parent / f".{dest.name}.index"
     env = {"GIT_INDEX_FILE": str(index)}
     try:
-        run_git(["read-tree", resolve(repo, rev)], repo, env=env)
-        run_git(["checkout-index", "--all", "--force", f"--prefix={dest}/"], repo, env=env)
+        _git(["read-tree", resolve(repo, rev)], repo, env=env)
+        _git(["checkout-index", "--all", "--force", f"--prefix={dest}/"], repo, env=env)
     finally:
         index.unlink(missing_ok=True)
     return dest
@@ -186,7 +193,7 @@ def line_changes(repo: Path, diff: Diff, paths: list[str] | None = None) -> Line
     wanted = [f.path for f in diff.files if not f.binary and (paths is None or f.path in paths)]
     if not wanted:
         return out
-    text = run_git(
+    text = _git(
         ["-c", "core.quotepath=false", "diff", "-U0", *_DIFF_FLAGS, diff.base, diff.head, "--", *wanted],
         repo,
     ).stdout

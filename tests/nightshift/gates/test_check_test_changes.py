@@ -88,3 +88,18 @@ def test_test_moved_between_files_is_not_a_removal(repo, config) -> None:
     )
     report = gate(repo.path, base, head, config, "test_changes")
     assert result(report, "test_changes").status == "passed", report.flags
+
+
+def test_new_test_does_not_hide_a_deleted_one(repo, config) -> None:
+    base = repo.commit(BASE)
+    first = CALC_TESTS.split("\n\n\ndef test_add_negative")[0] + "\n"
+    replaced = (
+        first.replace("from calc import add", "from calc import add, sub")
+        + "\n\ndef test_sub() -> None:\n    assert sub(3, 2) == 1\n"
+    )
+    head = repo.commit({"calc.py": SUB, "tests/test_calc.py": replaced})
+    report = gate(repo.path, base, head, config, "test_changes")
+    flags = [f for f in report.flags if f.kind == "tests_removed"]
+    assert [(f.where(), f.message) for f in flags] == [
+        ("tests/test_calc.py:8", "test test_add_negative removed")
+    ]
