@@ -334,6 +334,7 @@ class GitLabStandin(StandinServer):
         self._tokens: dict[str, _Grant] = {}
         self._projects: dict[int, _Project] = {}
         self._links: list[_IssueLink] = []
+        self.quick_actions: list[QuickAction] = []  # every executed `/command`, in order
         self._apply_seed(model)
         self._register_routes()
 
@@ -1192,7 +1193,8 @@ class GitLabStandin(StandinServer):
             self._user(request),
         )
         proj.merge_requests[mr.iid] = mr
-        return Response(201, self._mr_json(proj, mr, heads))
+        mr.description = run_quick_actions(self, proj, mr, mr.author, mr.description, "description")
+        return Response(201, self._mr_json(proj, mr))
 
     def _get_mr(self, request: Request) -> dict[str, Any]:
         proj = self._project(request)
@@ -1227,6 +1229,8 @@ class GitLabStandin(StandinServer):
             mr.state, mr.closed_at, mr.closed_by, mr.frozen_sha = "opened", None, None, None
         elif event not in (None, "", "close", "reopen"):
             raise HttpError(400, {"error": "state_event does not have a valid value"})
+        if "description" in params:
+            mr.description = run_quick_actions(self, proj, mr, user, mr.description, "description")
         mr.updated_at = _now()
         return self._mr_json(proj, mr)
 
@@ -1260,6 +1264,7 @@ class GitLabStandin(StandinServer):
             next(self._ids), str(body), self._user(request), now, now, kind, owner.id, owner.iid, proj.id
         )
         owner.notes.append(note)
+        note.body = run_quick_actions(self, proj, owner, note.author, note.body, "note")
         owner.updated_at = now
         return Response(201, self._note_json(note))
 
@@ -1282,6 +1287,8 @@ class GitLabStandin(StandinServer):
         if not body:
             raise HttpError(400, {"error": "body is missing"})
         note.body, note.updated_at = str(body), _now()
+        proj, owner = self._noteable(request)
+        note.body = run_quick_actions(self, proj, owner, note.author, note.body, "note")
         return self._note_json(note)
 
     def _delete_note(self, request: Request) -> Response:
@@ -1395,6 +1402,9 @@ class GitLabStandin(StandinServer):
             _as_list(params.get("labels")),
             self._user(request),
         )
+        issue.description = run_quick_actions(
+            self, proj, issue, issue.author, issue.description, "description"
+        )
         return Response(201, self._issue_json(issue))
 
     def _get_issue(self, request: Request) -> dict[str, Any]:
@@ -1417,6 +1427,10 @@ class GitLabStandin(StandinServer):
             issue.state, issue.closed_at, issue.closed_by = "opened", None, None
         elif event not in (None, "", "close", "reopen"):
             raise HttpError(400, {"error": "state_event does not have a valid value"})
+        if "description" in params:
+            issue.description = run_quick_actions(
+                self, proj, issue, self._user(request), issue.description, "description"
+            )
         issue.updated_at = _now()
         return self._issue_json(issue)
 
@@ -1589,3 +1603,116 @@ def _int(value: str, name: str) -> int:
 
 def _parse(timestamp: str) -> dt.datetime:
     return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+# --- quick actions: what GitLab does with `/command` lines in descriptions and notes -----------------------
+#: The quick actions GitLab knows for issues and merge requests (docs: user/project/quick_actions.md).
+QUICK_ACTION_NAMES = frozenset(
+    """add_child add_contacts add_email approve assign assign_reviewer award blocked_by blocks cc
+    checkin_reminder child_epic clear_health_status clear_weight clone close confidential copy_metadata
+    create_merge_request done draft due duplicate epic estimate estimate_time health_status iteration
+    label labels lock merge milestone move page parent_epic promote promote_to_incident publish q react
+    ready rebase reassign reassign_reviewer relabel relate remove_child remove_child_epic remove_contacts
+    remove_due_date remove_email remove_epic remove_estimate remove_estimate_time remove_iteration
+    remove_label remove_milestone remove_parent remove_parent_epic remove_reviewer remove_time_spent
+    remove_zoom reopen request_review reviewer set_parent severity shrug spend spend_time status
+    submit_review subscribe tableflip target_branch timeline title todo type unapprove unassign
+    unassign_reviewer unlabel unlink unlock unsubscribe weight wip zoom""".split()
+)
+# GitLab's extractor (lib/gitlab/quick_actions/extractor.rb): `^/<name>( <arg>)?` on a line of its own,
+# case-insensitive, outside fenced code. GitLab also skips HTML blocks, `>>>` quotes and inline code
+# spread over lines; the stand-in does not, so it executes at least what GitLab would.
+_QUICK_ACTION_RE = re.compile(
+    r"(?P<code>^```.+?\n```$)"
+    r"|^/(?P<cmd>" + "|".join(sorted(QUICK_ACTION_NAMES, key=len, reverse=True)) + r")"
+    r"(?:[ ](?P<arg>[^\n]*))?(?:[ \t]*\n|$)",
+    re.MULTILINE | re.DOTALL | re.IGNORECASE,
+)
+_LABEL_ARG_RE = re.compile(r'~"([^"]+)"|~(\S+)|(\S+)')
+
+
+@dataclass
+class QuickAction:
+    """One executed quick action, as the stand-in journals it (`GitLabStandin.quick_actions`)."""
+
+    where: str  # e.g. "MergeRequest group/app!1 description", "Issue group/app#2 note"
+    name: str
+    arg: str
+    user: str
+    applied: bool  # False: recognised (GitLab would run it) but not modelled by the stand-in
+
+
+def extract_quick_actions(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """(text without the command lines, [(name, arg), ...]) as GitLab's extractor finds them."""
+    commands: list[tuple[str, str]] = []
+
+    def take(match: re.Match[str]) -> str:
+        if match.group("cmd") is None:
+            return match.group(0)
+        commands.append((match.group("cmd").lower(), (match.group("arg") or "").strip()))
+        return ""
+
+    remaining = _QUICK_ACTION_RE.sub(take, text.replace("\r", ""))
+    return remaining.rstrip(), commands
+
+
+def _label_names(arg: str) -> list[str]:
+    return [a or b or c for a, b, c in _LABEL_ARG_RE.findall(arg)]
+
+
+def _apply_quick_action(
+    standin: GitLabStandin, proj: _Project, target: _MergeRequest | _Issue, user: _User, name: str, arg: str
+) -> bool:
+    """Do what GitLab does for the modelled commands; False for the others (and for refused ones)."""
+    if name in ("label", "labels"):
+        target.labels = _merge_labels(target.labels, _label_names(arg), [])
+    elif name == "relabel":
+        target.labels = _merge_labels([], _label_names(arg), [])
+    elif name in ("unlabel", "remove_label"):
+        target.labels = _merge_labels(target.labels, [], _label_names(arg)) if arg else []
+    elif name == "close" and target.state == "opened":
+        if isinstance(target, _MergeRequest):
+            target.frozen_sha = standin._mr_sha(proj, target, None)
+        target.state, target.closed_at, target.closed_by = "closed", _now(), user
+    elif name == "reopen" and target.state == "closed":
+        target.state, target.closed_at, target.closed_by = "opened", None, None
+        if isinstance(target, _MergeRequest):
+            target.frozen_sha = None
+    elif name == "title" and arg:
+        target.title = arg
+    elif not isinstance(target, _MergeRequest):
+        return False
+    elif name == "approve":
+        if all(u.id != user.id for u, _ in target.approvals):
+            target.approvals.append((user, _now()))
+    elif name == "unapprove":
+        target.approvals = [(u, at) for u, at in target.approvals if u.id != user.id]
+    elif name == "ready":
+        target.title = _DRAFT_RE.sub("", target.title, count=1)
+    elif name in ("draft", "wip"):
+        if not target.draft:
+            target.title = f"Draft: {target.title}"
+    elif name == "target_branch" and arg in standin.repos.heads(proj.path):
+        target.target_branch = arg
+    elif name == "merge" and target.state == "opened" and not target.draft:
+        try:
+            standin.merge(proj.path, target.iid, user.username)
+        except GitError:
+            return False
+    else:
+        return False
+    standin._ensure_project_labels(proj, target.labels)
+    return True
+
+
+def run_quick_actions(
+    standin: GitLabStandin, proj: _Project, target: _MergeRequest | _Issue, user: _User, text: str, field: str
+) -> str:
+    """Execute the quick actions in `text` on `target` as `user`, journal them, return the rest of it."""
+    remaining, commands = extract_quick_actions(text)
+    sign = "!" if isinstance(target, _MergeRequest) else "#"
+    where = f"{type(target).__name__.lstrip('_')} {proj.path}{sign}{target.iid} {field}"
+    for name, arg in commands:
+        applied = _apply_quick_action(standin, proj, target, user, name, arg)
+        standin.quick_actions.append(QuickAction(where, name, arg, user.username, applied))
+    return remaining
