@@ -22,11 +22,24 @@ def head(gl: gitlab.Gitlab) -> str:
 
 def test_a_commit_status_is_created_listed_and_makes_an_external_pipeline(gitlab_standin, gl, head):
     commit = gl.projects.get(P, lazy=True).commits.get(head, lazy=True)
-    created = commit.statuses.create({"state": "success", "name": "nightshift/gates",
-                                      "target_url": "http://x.test/r", "description": "score 95/100"})
-    assert {k: created.attributes[k] for k in ("sha", "ref", "status", "name", "target_url", "description")} == {
-        "sha": head, "ref": "agent/PROJ-1", "status": "success", "name": "nightshift/gates",
-        "target_url": "http://x.test/r", "description": "score 95/100"}
+    created = commit.statuses.create(
+        {
+            "state": "success",
+            "name": "nightshift/gates",
+            "target_url": "http://x.test/r",
+            "description": "score 95/100",
+        }
+    )
+    assert {
+        k: created.attributes[k] for k in ("sha", "ref", "status", "name", "target_url", "description")
+    } == {
+        "sha": head,
+        "ref": "agent/PROJ-1",
+        "status": "success",
+        "name": "nightshift/gates",
+        "target_url": "http://x.test/r",
+        "description": "score 95/100",
+    }
     assert created.attributes["author"]["username"] == "nightshift-bot" and created.attributes["finished_at"]
     commit.statuses.create({"state": "failed", "name": "nightshift/gates"})
     latest = commit.statuses.list(name="nightshift/gates", get_all=True)
@@ -34,7 +47,9 @@ def test_a_commit_status_is_created_listed_and_makes_an_external_pipeline(gitlab
     every = gl.http_get(f"{BASE}/repository/commits/{head}/statuses", query_data={"all": "true"})
     assert [s["status"] for s in every] == ["success", "failed"]
     pipelines = gl.http_get(f"{BASE}/pipelines", query_data={"sha": head})
-    assert [(p["source"], p["status"], p["ref"]) for p in pipelines] == [("external", "failed", "agent/PROJ-1")]
+    assert [(p["source"], p["status"], p["ref"]) for p in pipelines] == [
+        ("external", "failed", "agent/PROJ-1")
+    ]
 
 
 def test_a_running_status_moves_on_and_the_same_state_twice_is_refused(gl, head):

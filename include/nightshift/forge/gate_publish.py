@@ -192,9 +192,7 @@ class GateForge:
     def latest_status(self, sha: str) -> dict[str, Any] | None:
         """The newest `nightshift/gates` status on `sha`, if any."""
         with self._errors(f"reading the commit statuses of {sha[:12]}"):
-            found = self._project.commits.get(sha, lazy=True).statuses.list(
-                name=STATUS_NAME, get_all=True
-            )
+            found = self._project.commits.get(sha, lazy=True).statuses.list(name=STATUS_NAME, get_all=True)
         ours = sorted((dict(s.attributes) for s in found), key=lambda s: int(s["id"]))
         return ours[-1] if ours else None
 

@@ -28,9 +28,11 @@ BRANCH = "agent/PROJ-1"
 KEY = marker_key(batch="2024-01-15-overnight", ticket="PROJ-1", kind="gates")
 NOTE_POST = r"/merge_requests/\d+/notes$"
 STATUS_POST = r"/statuses/[0-9a-f]{40}$"
-LINKS = GateLinks(review_page="http://airflow.test/nightshift/batches/b#ticket-PROJ-1",
-                  ticket="http://tracker.test/PROJ-1",
-                  task_logs={"C2": "http://airflow.test/dags/d/runs/r/tasks/ticket.c2_implement/mapped/0"})
+LINKS = GateLinks(
+    review_page="http://airflow.test/nightshift/batches/b#ticket-PROJ-1",
+    ticket="http://tracker.test/PROJ-1",
+    task_logs={"C2": "http://airflow.test/dags/d/runs/r/tasks/ticket.c2_implement/mapped/0"},
+)
 
 
 @pytest.fixture
@@ -38,8 +40,14 @@ def mr() -> Iterator[tuple[GitLabStandin, int, str]]:
     with running_gitlab() as server:
         project = make_gitlab_client(server.base_url, server.token).projects.get(P)
         project.branches.create({"branch": BRANCH, "ref": "main"})
-        created = project.mergerequests.create({"source_branch": BRANCH, "target_branch": "main",
-                                                "title": "Draft: PROJ-1", "labels": ["nightshift"]})
+        created = project.mergerequests.create(
+            {
+                "source_branch": BRANCH,
+                "target_branch": "main",
+                "title": "Draft: PROJ-1",
+                "labels": ["nightshift"],
+            }
+        )
         yield server, created.iid, created.sha
 
 
@@ -47,19 +55,33 @@ def forge_for(server: GitLabStandin) -> GateForge:
     return GateForge(make_gitlab_client(server.base_url, server.token, timeout=5, retries=3), P)
 
 
-def a_report(sha: str, score: int = 95, flags: list[Flag] | None = None, summary: str = "All good.") -> GateReport:
+def a_report(
+    sha: str, score: int = 95, flags: list[Flag] | None = None, summary: str = "All good."
+) -> GateReport:
     return GateReport(
-        base="0" * 40, head=sha, score=score,
-        checks=[CheckResult(name="tests", status="passed", reason="12 passed"),
-                CheckResult(name="pipeline", status="not_run", reason="no pipeline for the MR head")],
+        base="0" * 40,
+        head=sha,
+        score=score,
+        checks=[
+            CheckResult(name="tests", status="passed", reason="12 passed"),
+            CheckResult(name="pipeline", status="not_run", reason="no pipeline for the MR head"),
+        ],
         breakdown=[ScoreLine(check="tests", weight=40, earned=40)],
-        checks_counted=1, flags=flags or [], summary_markdown=summary,
+        checks_counted=1,
+        flags=flags or [],
+        summary_markdown=summary,
     )
 
 
 def publish(server: GateForge, iid: int, report: GateReport):
-    return server.publish(report, mr_iid=iid, marker_key=KEY, note=render_note(report, LINKS, "b"),
-                          state=status_state(report, 70), target_url=LINKS.review_page)
+    return server.publish(
+        report,
+        mr_iid=iid,
+        marker_key=KEY,
+        note=render_note(report, LINKS, "b"),
+        state=status_state(report, 70),
+        target_url=LINKS.review_page,
+    )
 
 
 def test_publish_once_then_a_repeat_changes_nothing(mr):
@@ -76,15 +98,27 @@ def test_publish_once_then_a_repeat_changes_nothing(mr):
     assert len(notes) == 1 and notes[0].endswith(hidden_marker(KEY))
     statuses = server.commit_statuses(P, sha)
     assert [(s["name"], s["status"], s["target_url"]) for s in statuses] == [
-        (STATUS_NAME, "success", LINKS.review_page)]
+        (STATUS_NAME, "success", LINKS.review_page)
+    ]
 
 
 def test_a_rerun_edits_the_note_replaces_the_score_label_and_posts_the_new_status(mr):
     server, iid, sha = mr
     forge = forge_for(server)
     first = publish(forge, iid, a_report(sha))
-    worse = a_report(sha, score=40, flags=[Flag(kind="security", file="src/app.py", line=3, rule="B602",
-                                                message="subprocess call with shell=True")])
+    worse = a_report(
+        sha,
+        score=40,
+        flags=[
+            Flag(
+                kind="security",
+                file="src/app.py",
+                line=3,
+                rule="B602",
+                message="subprocess call with shell=True",
+            )
+        ],
+    )
     second = publish(forge, iid, worse)
     assert second.note_id == first.note_id
     labels = server.merge_requests(P)[0]["labels"]
@@ -130,8 +164,11 @@ def test_a_scripted_mr_pipeline_moves_on_with_each_read(mr):
 
 
 def test_note_shows_breakdown_flags_summary_and_links_and_defuses_quick_actions():
-    report = a_report("a" * 40, flags=[Flag(kind="lint", file="x.py", line=2, message="F401 unused")],
-                      summary="Goal: add login\n/merge\n  /approve")
+    report = a_report(
+        "a" * 40,
+        flags=[Flag(kind="lint", file="x.py", line=2, message="F401 unused")],
+        summary="Goal: add login\n/merge\n  /approve",
+    )
     note = render_note(report, LINKS, "2024-01-15-overnight")
     assert "| tests | passed | 40 | 40 |" in note and "| pipeline | not_run | - | - | no pipeline" in note
     assert "**lint** `x.py:2`: F401 unused" in note
