@@ -39,6 +39,11 @@ from nightshift_airflow.sensors.windows import WindowSensor
 
 AGENTS_POOL = "nightshift_agents"
 INTAKE_TIMETABLE = intake_timetable()  # NIGHTSHIFT_INTAKE_CRON, NIGHTSHIFT_TIMEZONE
+#: How long the gates wait for an MR's CI pipeline, and how often they look (NIGHTSHIFT_PIPELINE_*).
+PIPELINE_WAIT = {
+    "timeout_minutes": float(os.environ.get("NIGHTSHIFT_PIPELINE_TIMEOUT_MINUTES", "30")),
+    "poll_seconds": float(os.environ.get("NIGHTSHIFT_PIPELINE_POLL_SECONDS", "30")),
+}
 AGENT_STEP = {"pool": AGENTS_POOL, "weight_rule": MANIFEST_ORDER, "execution_timeout": dt.timedelta(hours=3)}
 
 
@@ -95,7 +100,7 @@ def nightshift_nightly_batch() -> None:
     @task_group(group_id="gates")
     def gates(ticket_id: str) -> None:
         label = {"map_index_template": "{{ task.ticket_id }}"}
-        wait = PipelineSensor(task_id="pipeline", ticket_id=ticket_id, **label)
+        wait = PipelineSensor(task_id="pipeline", ticket_id=ticket_id, **PIPELINE_WAIT, **label)
         # Runs the repository's tests in the sandbox: an agents-pool slot. all_done: a pipeline we could
         # not read is a not_run check, not a reason to skip the gates.
         check = GatesOperator(

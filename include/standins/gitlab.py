@@ -1608,15 +1608,38 @@ class GitLabStandin(StandinServer):
     def script_pipeline(
         self, project: str, sha: str, statuses: list[str], ref: str | None = None
     ) -> dict[str, Any]:
-        """A pipeline for `sha` that moves through `statuses`, one step per API read of the project's
-        pipelines (created -> running -> success, say): deterministic progress with no clock. The last
-        status stays. Returns the pipeline as first created."""
+        """A new CI pipeline for `sha` that moves through `statuses`, one step per API read of the
+        project's pipelines (created -> running -> success, say): deterministic progress with no clock.
+        The last status stays. Returns the pipeline as created."""
         if not statuses or any(s not in PIPELINE_STATUSES for s in statuses):
             raise ValueError(f"{statuses!r}: need GitLab pipeline statuses")
-        created = self.set_pipeline_status(project, sha, statuses[0], ref)
         with self.lock:
-            self._project_by_path(project).pipeline_scripts[int(created["id"])] = list(statuses[1:])
-        return created
+            proj = self._project_by_path(project)
+            if ref is None:
+                heads = self.repos.heads(proj.path)
+                ref = next((b for b, h in heads.items() if h == sha and b != proj.default_branch), None)
+            pipeline = _Pipeline(
+                next(self._ids),
+                len(proj.pipelines) + 1,
+                proj.id,
+                sha,
+                ref or proj.default_branch,
+                statuses[0],
+                next(iter(self._users.values())),
+            )
+            proj.pipelines.append(pipeline)
+            self._move_pipeline(pipeline, statuses[0])
+            proj.pipeline_scripts[pipeline.id] = list(statuses[1:])
+            return self._pipeline_json(pipeline, full=True)
+
+    @staticmethod
+    def _move_pipeline(pipeline: _Pipeline, status: str) -> None:
+        now = _now()
+        pipeline.status, pipeline.updated_at = status, now
+        if status not in ("created", "pending", "waiting_for_resource", "preparing", "scheduled"):
+            pipeline.started_at = pipeline.started_at or now
+        if status in ("success", "failed", "canceled", "skipped"):
+            pipeline.finished_at = now
 
     def commit_statuses(self, project: str, sha: str) -> list[dict[str, Any]]:
         """Every commit status posted for `sha`, oldest first, for assertions."""
@@ -1640,7 +1663,7 @@ class GitLabStandin(StandinServer):
             for pipeline in proj.pipelines:
                 steps = proj.pipeline_scripts.get(pipeline.id)
                 if steps:
-                    self.set_pipeline_status(proj.path, pipeline.sha, steps.pop(0), pipeline.ref)
+                    self._move_pipeline(pipeline, steps.pop(0))
             return handler(request)
 
         return advance_then_answer
