@@ -79,8 +79,8 @@ def test_each_mr_has_one_score_note_one_status_and_its_labels(batch, env):
         seen = view[f"agent/{ticket}"]
         assert len(seen["notes"]) == 1, f"{ticket}: {len(seen['notes'])} gate notes"
         note = seen["notes"][0]
-        assert f"score {report.score}/100 ({report.band()})" in note
-        assert "| check | status | weight | earned |" in note  # the breakdown
+        assert f"**Score: {report.score}/100** ({report.band()})" in note
+        assert "### Checks" in note and "| check | result | points | reason |" in note  # the breakdown
         assert f"/nightshift/batches/{BATCH}#ticket-{ticket}" in note  # review page link
         assert "/tasks/ticket.c2_implement/mapped/" in note  # task log links
         assert len(seen["statuses"]) == 1 and seen["statuses"][0]["target_url"].endswith(f"#ticket-{ticket}")

@@ -90,7 +90,11 @@ def wanted_labels(report: GateReport) -> tuple[list[str], list[str]]:
 
 
 def render_note(report: GateReport, links: GateLinks, batch_id: str) -> str:
-    """The score note: the verdict and breakdown first (what a reviewer decides on), then the summary."""
+    """The score note: the gates core's review summary (verdict, breakdown, findings, links) when the
+    report has one, else the same facts rendered here from the report's fields."""
+    origin = f"Nightshift batch `{batch_id}`, head `{report.head[:12]}`."
+    if report.summary_markdown.strip():
+        return f"{guard(report.summary_markdown.strip())}\n\n{origin}"
     security = len(report.security_flags)
     lines = [
         f"## Nightshift gates: score {report.score}/100 ({report.band()})"
@@ -123,8 +127,6 @@ def render_note(report: GateReport, links: GateLinks, batch_id: str) -> str:
             + (f": {_inline(f.message)}" if f.message else "")
             for f in report.flags
         ]
-    if report.summary_markdown.strip():
-        lines += ["", "### Summary", "", guard(report.summary_markdown.strip())]
     link_items = [("Review page", links.review_page), ("Ticket", links.ticket), *links.task_logs.items()]
     if any(url for _, url in link_items):
         lines += ["", "### Links", ""]

@@ -15,15 +15,15 @@ namespace (`<batch>-gates`) and is removed afterwards, and every forge or tracke
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from nightshift.agents.contract import Checkpoint, ImplementResult, PlanResult
 from nightshift.forge.gate_publish import GateLinks, GatePublication, StatusState, render_note, status_state
 from nightshift.forge.git import run_git
 from nightshift.gates.report import CheckResult, Flag, GateReport, load_report
@@ -40,11 +40,22 @@ DEFAULT_PASS_SCORE = 70
 FINISHED_PIPELINE = {"success": "passed", "failed": "failed", "canceled": "failed", "skipped": "not_run"}
 
 
+class GateInputs(BaseModel):
+    """What the stage knows beyond the commits: handed to the gates core for the report and summary."""
+
+    batch_id: str
+    pipeline: CheckResult | None = None
+    plan: PlanResult | None = None
+    implementation: ImplementResult | None = None
+    links: GateLinks = Field(default_factory=GateLinks)
+    merge_request_url: str | None = None
+
+
 class GateRunner(Protocol):
-    """nightshift.gates.run.run_gates (the gates core)."""
+    """Runs every check on base...head of the repository at repo_dir (core_run_gates, or a test's)."""
 
     def __call__(
-        self, repo_dir: Path, base: str, head: str, ticket: Ticket, config: Any, **kwargs: Any
+        self, repo_dir: Path, base: str, head: str, ticket: Ticket, config: Any, inputs: GateInputs
     ) -> GateReport: ...
 
 
@@ -64,11 +75,38 @@ class GatePublisher(Protocol):
 
 
 def core_run_gates(
-    repo_dir: Path, base: str, head: str, ticket: Ticket, config: Any, **kwargs: Any
+    repo_dir: Path, base: str, head: str, ticket: Ticket, config: Any, inputs: GateInputs
 ) -> GateReport:
-    """The gates core's entry point, looked up when called (it lives in its own module)."""
-    run: GateRunner = importlib.import_module("nightshift.gates.run").run_gates
-    return run(repo_dir, base, head, ticket, config, **kwargs)
+    """nightshift.gates.run.run_gates, the one entry point the command line shares, in its own terms."""
+    from nightshift.gates.checks import CheckOutcome
+    from nightshift.gates.run import run_gates
+    from nightshift.gates.summary import SummaryLinks
+
+    pipeline = None
+    if inputs.pipeline is not None:
+        failed = inputs.pipeline.status == "failed"
+        flags = [Flag(kind="pipeline_failed", message=inputs.pipeline.reason)] if failed else []
+        pipeline = CheckOutcome(inputs.pipeline, flags)
+    links = SummaryLinks(
+        review_page=inputs.links.review_page,
+        ticket=inputs.links.ticket,
+        merge_request=inputs.merge_request_url,
+        task_logs=inputs.links.task_logs,
+    )
+    report: GateReport = run_gates(
+        repo_dir,
+        base,
+        head,
+        ticket,
+        config,
+        batch_id=inputs.batch_id,
+        pipeline=pipeline,
+        plan=inputs.plan,
+        implementation=inputs.implementation,
+        links=links,
+        merge_request_url=inputs.merge_request_url,
+    )
+    return report
 
 
 class PipelineTarget(BaseModel):
@@ -214,11 +252,19 @@ def check_ticket(ctx: GateContext, ticket_id: str) -> Decision:
     try:
         base = _base_commit(workspace, outcome.target_branch, push.sha)
         pipeline = saved_pipeline(ctx, ticket_id)
-        kwargs: dict[str, Any] = {"pipeline": pipeline} if pipeline is not None else {}
-        started = time.monotonic()
-        report = ctx.run_gates(
-            workspace, base, push.sha, ctx.record(ticket_id).ticket, ctx.gate_config(workspace), **kwargs
+        plan = ctx.state.checkpoint_result(ticket_id, Checkpoint.C1)
+        impl = ctx.state.checkpoint_result(ticket_id, Checkpoint.C2)
+        inputs = GateInputs(
+            batch_id=ctx.batch_id,
+            pipeline=pipeline,
+            plan=plan.plan if plan else None,
+            implementation=impl.implementation if impl else None,
+            links=links(ctx, ticket_id),
+            merge_request_url=outcome.merge_request_url,
         )
+        started = time.monotonic()
+        ticket = ctx.record(ticket_id).ticket
+        report = ctx.run_gates(workspace, base, push.sha, ticket, ctx.gate_config(workspace), inputs)
     finally:
         ctx.workspaces.remove(namespace, ticket_id)
     report = _with_pipeline(report, pipeline).model_copy(

@@ -42,6 +42,7 @@ def gate_context(context: Context) -> tuple[Any, str]:
             for name, task_id in LOGGED_STEPS.items()
         }
 
+    config = cached_config()
     ctx = GateContext(
         manifest=gen.manifest,
         state=gen.state,
@@ -53,6 +54,7 @@ def gate_context(context: Context) -> tuple[Any, str]:
         airflow_base_url=base_url,
         task_logs=task_logs,
         dry_run=gen.dry_run,
+        gate_config=lambda repo_dir: getattr(config, "gates", None),  # the `gates:` section
     )
     return ctx, conn_id
 

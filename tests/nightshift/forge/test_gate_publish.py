@@ -55,9 +55,7 @@ def forge_for(server: GitLabStandin) -> GateForge:
     return GateForge(make_gitlab_client(server.base_url, server.token, timeout=5, retries=3), P)
 
 
-def a_report(
-    sha: str, score: int = 95, flags: list[Flag] | None = None, summary: str = "All good."
-) -> GateReport:
+def a_report(sha: str, score: int = 95, flags: list[Flag] | None = None, summary: str = "") -> GateReport:
     return GateReport(
         base="0" * 40,
         head=sha,
@@ -163,17 +161,21 @@ def test_a_scripted_mr_pipeline_moves_on_with_each_read(mr):
     assert [p["status"] for p in forge.pipeline_statuses(iid)] == ["success"]
 
 
-def test_note_shows_breakdown_flags_summary_and_links_and_defuses_quick_actions():
-    report = a_report(
-        "a" * 40,
-        flags=[Flag(kind="lint", file="x.py", line=2, message="F401 unused")],
-        summary="Goal: add login\n/merge\n  /approve",
-    )
+def test_without_a_summary_the_note_shows_breakdown_flags_and_links():
+    report = a_report("a" * 40, flags=[Flag(kind="lint", file="x.py", line=2, message="F401 unused")])
     note = render_note(report, LINKS, "2024-01-15-overnight")
     assert "| tests | passed | 40 | 40 |" in note and "| pipeline | not_run | - | - | no pipeline" in note
     assert "**lint** `x.py:2`: F401 unused" in note
     assert "[Review page](http://airflow.test/nightshift/batches/b#ticket-PROJ-1)" in note
     assert "[C2](http://airflow.test/" in note and "[Ticket](http://tracker.test/PROJ-1)" in note
+
+
+def test_the_core_summary_is_the_note_with_quick_actions_defused():
+    report = a_report("a" * 40, summary="## Nightshift gates\nGoal: add login\n/merge\n  /approve")
+    note = render_note(report, LINKS, "2024-01-15-overnight")
+    assert note.startswith("## Nightshift gates\nGoal: add login")
+    assert note.endswith("Nightshift batch `2024-01-15-overnight`, head `aaaaaaaaaaaa`.")
+    assert "| check |" not in note, "the summary already carries the breakdown"
     assert not any(line.lstrip().startswith("/") for line in note.splitlines())
     assert guard("ok\n/close") == "ok\n\u200b/close"
 

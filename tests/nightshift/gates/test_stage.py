@@ -18,7 +18,7 @@ from nightshift.forge.clients import make_gitlab_client
 from nightshift.forge.gate_publish import STATUS_NAME, GateForge
 from nightshift.gates import stage
 from nightshift.gates.report import CheckResult, Flag, GateReport, ScoreLine
-from nightshift.gates.stage import GateContext
+from nightshift.gates.stage import GateContext, GateInputs
 from nightshift.generation.flow import Repository
 from nightshift.generation.state import BatchState, PushRecord, TicketOutcome
 from nightshift.intake.records import IntakeRecord
@@ -74,7 +74,7 @@ class GatesStandIn:
     seen: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(
-        self, repo_dir: Path, base: str, head: str, ticket: Ticket, config: Any, **kw: Any
+        self, repo_dir: Path, base: str, head: str, ticket: Ticket, config: Any, inputs: GateInputs
     ) -> GateReport:
         files = git("diff", "--name-only", base, head, cwd=repo_dir).splitlines()
         self.seen.append(
@@ -85,7 +85,7 @@ class GatesStandIn:
                 "at": git("rev-parse", "HEAD", cwd=repo_dir),
                 "files": files,
                 "ticket": ticket.id,
-                "kw": kw,
+                "inputs": inputs,
             }
         )
         return GateReport(
@@ -97,7 +97,6 @@ class GatesStandIn:
             checks=[CheckResult(name="tests", status="passed")],
             checks_counted=1,
             breakdown=[ScoreLine(check="tests", weight=100, earned=self.score)],
-            summary_markdown=f"Goal of {ticket.id}",
         )
 
 
@@ -218,7 +217,7 @@ def test_the_pipeline_result_reaches_the_core_and_the_report(ctx):
     failed = stage.pipeline_check({"status": "failed", "pipeline_id": 7, "web_url": "http://ci/7"}, 30)
     stage.save_pipeline(ctx, "PROJ-1", failed)
     stage.check_ticket(ctx, "PROJ-1")
-    assert ctx.run_gates.seen[0]["kw"] == {"pipeline": failed}
+    assert ctx.run_gates.seen[0]["inputs"].pipeline == failed
     report = stage.load_gate_report(ctx.state, "PROJ-1")
     assert [c.status for c in report.checks if c.name == "pipeline"] == ["failed"]
     assert [f.kind for f in report.flags] == ["pipeline_failed"]
@@ -251,7 +250,11 @@ def test_publish_posts_once_and_a_rerun_adds_nothing(ctx, server, pushed):
     notes = server.notes(P, mr_iid=iid)
     assert len(notes) == 1 and "score 95/100 (high)" in notes[0]
     assert f"http://airflow.test/nightshift/batches/{BATCH}#ticket-PROJ-1" in notes[0]
-    assert "[C2](http://airflow.test/logs/PROJ-1)" in notes[0] and "Goal of PROJ-1" in notes[0]
+    assert "[C2](http://airflow.test/logs/PROJ-1)" in notes[0]
+    inputs = ctx.run_gates.seen[0]["inputs"]  # the core renders its summary with the same links
+    assert inputs.links.review_page == f"http://airflow.test/nightshift/batches/{BATCH}#ticket-PROJ-1"
+    assert inputs.links.task_logs == {"C2": "http://airflow.test/logs/PROJ-1"} and inputs.batch_id == BATCH
+    assert inputs.merge_request_url.endswith("/merge_requests/1")
     assert "nightshift-score::high" in server.merge_requests(P)[0]["labels"]
     assert [(s["name"], s["status"]) for s in server.commit_statuses(P, head)] == [(STATUS_NAME, "success")]
     tracker = ctx.tracker(None)
