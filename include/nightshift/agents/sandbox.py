@@ -116,6 +116,13 @@ class SandboxSpec:
     mounts: list[Mount] = field(default_factory=list)
     #: A host file read as the agent's stdin (the prompt, for CLIs that take it there); else /dev/null.
     stdin: Path | None = None
+    #: Kept for callers that pass network=False; True is refused: the sandbox never shares the host
+    #: network (network access goes through the egress proxy, see egress.py and the runner).
+    network: bool = False
+
+    def __post_init__(self) -> None:
+        if self.network:
+            raise ValueError("the sandbox never shares the host network; use the egress proxy (egress.py)")
 
 
 @dataclass
