@@ -219,3 +219,11 @@ def test_timeout_with_network_allowed_leaves_no_process_and_no_descriptor(
     assert run["processes_left"] == 0
     held = json.loads((worktree / "fds.json").read_text())
     assert not [t for fd, t in held.items() if fd not in ("0", "1", "2") and "socket:" in t], held
+
+
+def test_a_sandbox_spec_cannot_share_the_host_network(tmp_path):
+    from nightshift.agents.sandbox import ProcessLimits, SandboxSpec
+
+    with pytest.raises(ValueError, match="never shares the host network"):
+        SandboxSpec(argv=["true"], cwd=tmp_path, env={}, limits=ProcessLimits(timeout_seconds=1),
+                    workspace=tmp_path, scratch_dir=tmp_path, network=True)
