@@ -110,6 +110,10 @@ class GenerationContext:
     dry_run: bool = False
     labels: list[str] = field(default_factory=lambda: ["nightshift"])
     clock: Callable[[], dt.datetime] = utcnow
+    #: Cap on an agent-reported rate-limit wait (generation.rate_limit_max_wait).
+    rate_limit_max_wait: dt.timedelta = dt.timedelta(hours=1)
+    #: The end of the generation window (the gates window opens): no pause lasts past it.
+    window_end: dt.datetime | None = None
 
     @property
     def batch_id(self) -> str:
@@ -260,7 +264,14 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         _store_evidence(ctx, ticket_id, checkpoint, attempt, run_dir)
 
     if result.status == "rate_limited":
-        event = ctx.state.record_rate_limit(ticket_id, checkpoint, result.rate_limit_reset_at, ctx.clock())
+        event = ctx.state.record_rate_limit(
+            ticket_id,
+            checkpoint,
+            result.rate_limit_reset_at,
+            ctx.clock(),
+            max_wait=ctx.rate_limit_max_wait,
+            not_after=ctx.window_end,
+        )
         if (aborted := _carry_over_if_aborted(ctx, ticket_id)) is not None:
             return aborted
         return Decision(
