@@ -106,18 +106,6 @@ class FinishGenerationOperator(BaseOperator):
         )
 
 
-class GatesOperator(BaseOperator):
-    """Stage 3 (06:00). The automated gates are their own issue; until it lands this task only says so."""
-
-    ui_color = "#f0f0f0"
-
-    def execute(self, context: Context) -> None:
-        self.log.warning(
-            "gates stage: not implemented yet (tests, lint, scans, quality scores come with the "
-            "gates issue); MR scores stay 'pending-gates'"
-        )
-
-
 class ReviewQueueOperator(BaseOperator):
     """Stage 4 (08:00): the ordered review queue as the text dashboard (task log and
     `review/dashboard.txt`), the batch's metrics against the targets, and the review times of earlier
