@@ -60,6 +60,7 @@ def run_gates(
     claimed_success: bool = True,
     pipeline: CheckOutcome | None = None,
     toolchain: Path | None = None,
+    test_command: str | None = None,
     scratch_dir: Path | None = None,
     plan: PlanResult | None = None,
     implementation: ImplementResult | None = None,
@@ -69,12 +70,18 @@ def run_gates(
 ) -> GateReport:
     """Run every check on base...head of the repository at `repo_dir` and build the gate report.
 
-    Raises RevisionError (a ValueError) when base or head is not a commit, ValueError for a bad config.
+    The report's `base` is the merge base the change is measured from. `pipeline` is the pipeline
+    check's outcome (checks.pipeline.pipeline_outcome) from a caller that waited for GitLab; without it
+    the check is not_run. `toolchain` and `test_command` are operator overrides (the command line's
+    --toolchain and --test-command): they win over every config, the repository's file included.
     `only` restricts the checks (the others are not_run), for tests and operators.
+    Raises RevisionError (a ValueError) when base or head is not a commit, ValueError for a bad config.
     """
     repo = Path(repo_dir).resolve()
     base_sha = resolve(repo, base)
     cfg = effective_config(repo, base_sha, config or GatesConfig(), ticket)
+    if test_command:
+        cfg = cfg.model_copy(update={"tests": cfg.tests.model_copy(update={"command": test_command})})
     diff = read_diff(repo, base_sha, head)
     if scratch_dir is not None:
         Path(scratch_dir).mkdir(parents=True, exist_ok=True)
