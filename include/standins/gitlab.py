@@ -265,6 +265,26 @@ class _Pipeline:
     updated_at: str = field(default_factory=_now)
     started_at: str | None = None
     finished_at: str | None = None
+    source: str = "push"  # "external": created by a commit status on a sha with no pipeline
+
+
+@dataclass
+class _CommitStatus:
+    """An external commit status (a "generic commit status" job): what `POST statuses/:sha` records."""
+
+    id: int
+    project_id: int
+    sha: str
+    ref: str
+    name: str
+    status: str
+    author: _User
+    pipeline_id: int
+    target_url: str | None = None
+    description: str | None = None
+    created_at: str = field(default_factory=_now)
+    started_at: str | None = None
+    finished_at: str | None = None
 
 
 @dataclass
@@ -288,6 +308,9 @@ class _Project:
     merge_requests: dict[int, _MergeRequest] = field(default_factory=dict)
     issues: dict[int, _Issue] = field(default_factory=dict)
     pipelines: list[_Pipeline] = field(default_factory=list)
+    commit_statuses: list[_CommitStatus] = field(default_factory=list)
+    #: Scripted pipeline statuses still to come, by pipeline id (see GitLabStandin.script_pipeline).
+    pipeline_scripts: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -514,6 +537,7 @@ class GitLabStandin(StandinServer):
         mr = api + "/merge_requests/{iid}"
         issue = api + "/issues/{iid}"
         for method, pattern, handler in [
+            *self._ci_routes(api, mr),
             ("GET", "/api/v4/user", self._get_user),
             ("GET", api, self._get_project),
             ("GET", api + "/repository/branches", self._list_branches),
@@ -1030,7 +1054,7 @@ class GitLabStandin(StandinServer):
             "sha": p.sha,
             "ref": p.ref,
             "status": p.status,
-            "source": "push",
+            "source": p.source,
             "created_at": p.created_at,
             "updated_at": p.updated_at,
             "web_url": web,
@@ -1593,6 +1617,164 @@ class GitLabStandin(StandinServer):
             f"<h2>Issues</h2><ul>{issues}</ul>"
         )
         return self._page(proj.path, body)
+
+    # --- CI: commit statuses and scripted pipelines (the gates stage's endpoints) -------------------------
+    def script_pipeline(
+        self, project: str, sha: str, statuses: list[str], ref: str | None = None
+    ) -> dict[str, Any]:
+        """A new CI pipeline for `sha` that moves through `statuses`, one step per API read of the
+        project's pipelines (created -> running -> success, say): deterministic progress with no clock.
+        The last status stays. Returns the pipeline as created."""
+        if not statuses or any(s not in PIPELINE_STATUSES for s in statuses):
+            raise ValueError(f"{statuses!r}: need GitLab pipeline statuses")
+        with self.lock:
+            proj = self._project_by_path(project)
+            if ref is None:
+                heads = self.repos.heads(proj.path)
+                ref = next((b for b, h in heads.items() if h == sha and b != proj.default_branch), None)
+            pipeline = _Pipeline(
+                next(self._ids),
+                len(proj.pipelines) + 1,
+                proj.id,
+                sha,
+                ref or proj.default_branch,
+                statuses[0],
+                next(iter(self._users.values())),
+            )
+            proj.pipelines.append(pipeline)
+            self._move_pipeline(pipeline, statuses[0])
+            proj.pipeline_scripts[pipeline.id] = list(statuses[1:])
+            return self._pipeline_json(pipeline, full=True)
+
+    @staticmethod
+    def _move_pipeline(pipeline: _Pipeline, status: str) -> None:
+        now = _now()
+        pipeline.status, pipeline.updated_at = status, now
+        if status not in ("created", "pending", "waiting_for_resource", "preparing", "scheduled"):
+            pipeline.started_at = pipeline.started_at or now
+        if status in ("success", "failed", "canceled", "skipped"):
+            pipeline.finished_at = now
+
+    def commit_statuses(self, project: str, sha: str) -> list[dict[str, Any]]:
+        """Every commit status posted for `sha`, oldest first, for assertions."""
+        with self.lock:
+            proj = self._project_by_path(project)
+            return [self._commit_status_json(s) for s in proj.commit_statuses if s.sha == sha]
+
+    def _ci_routes(self, api: str, mr: str) -> list[tuple[str, str, Any]]:
+        """Registered first, so the pipeline reads below advance scripted pipelines before answering."""
+        return [
+            ("POST", api + "/statuses/{sha}", self._create_commit_status),
+            ("GET", api + "/repository/commits/{sha}/statuses", self._list_commit_statuses),
+            ("GET", mr + "/pipelines", self._advancing(self._list_mr_pipelines)),
+            ("GET", api + "/pipelines", self._advancing(self._list_pipelines)),
+            ("GET", api + "/pipelines/{pipeline_id}", self._advancing(self._get_pipeline)),
+        ]
+
+    def _advancing(self, handler: Any) -> Any:
+        def advance_then_answer(request: Request) -> Any:
+            proj = self._project(request)
+            for pipeline in proj.pipelines:
+                steps = proj.pipeline_scripts.get(pipeline.id)
+                if steps:
+                    self._move_pipeline(pipeline, steps.pop(0))
+            return handler(request)
+
+        return advance_then_answer
+
+    _STATUS_STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
+
+    def _create_commit_status(self, request: Request) -> Response:
+        """GitLab's rules: a pending or running status of the same name and ref moves on; a finished one
+        is kept and a new one starts (so re-posting the same result adds a job: callers look first).
+        A sha with no pipeline on that ref gets an `external` pipeline, as on GitLab."""
+        proj = self._project(request)
+        sha = request.params["sha"]
+        params = self._params(request)
+        state = str(params.get("state") or "")
+        if state not in self._STATUS_STATES:
+            raise HttpError(400, {"error": "state does not have a valid value"})
+        if not re.fullmatch(r"[0-9a-f]{40}", sha) or self.repos.resolve(proj.path, sha) != sha:
+            raise HttpError(404, "404 References Not Found")
+        heads = self.repos.heads(proj.path)
+        ref = str(params.get("ref") or next((b for b, h in heads.items() if h == sha), proj.default_branch))
+        name = str(params.get("name") or params.get("context") or "default")
+        now = _now()
+        pipeline = next(
+            (p for p in reversed(proj.pipelines) if p.sha == sha and p.ref == ref),
+            None,
+        )
+        if pipeline is None:
+            pipeline = _Pipeline(
+                next(self._ids),
+                len(proj.pipelines) + 1,
+                proj.id,
+                sha,
+                ref,
+                state,
+                self._user(request),
+                source="external",
+            )
+            proj.pipelines.append(pipeline)
+        current = next(
+            (
+                s
+                for s in reversed(proj.commit_statuses)
+                if (s.sha, s.ref, s.name) == (sha, ref, name) and s.status in ("pending", "running")
+            ),
+            None,
+        )
+        if current is not None and current.status == state:
+            raise HttpError(400, {"message": f"Cannot transition status via :{state} from :{state}"})
+        status = current or _CommitStatus(
+            next(self._ids), proj.id, sha, ref, name, state, self._user(request), pipeline.id
+        )
+        status.status = state
+        status.target_url = params.get("target_url", status.target_url)
+        status.description = params.get("description", status.description)
+        if state != "pending":
+            status.started_at = status.started_at or now
+        if state in ("success", "failed", "canceled", "skipped"):
+            status.finished_at = now
+        if current is None:
+            proj.commit_statuses.append(status)
+        if pipeline.source == "external":  # its only jobs are statuses: it takes the latest one's state
+            pipeline.status, pipeline.updated_at = state, now
+        return Response(201, self._commit_status_json(status))
+
+    def _list_commit_statuses(self, request: Request) -> Response:
+        proj = self._project(request)
+        sha = request.params["sha"]
+        found = [
+            s
+            for s in proj.commit_statuses
+            if s.sha == sha and request.arg("ref") in (None, s.ref) and request.arg("name") in (None, s.name)
+        ]
+        if request.arg("all") not in ("true", "1"):  # GitLab: only the latest per name unless all=true
+            latest: dict[str, _CommitStatus] = {}
+            for s in found:
+                latest[s.name] = s
+            found = sorted(latest.values(), key=lambda s: s.id)
+        return self._paginate(request, [self._commit_status_json(s) for s in found])
+
+    def _commit_status_json(self, s: _CommitStatus) -> dict[str, Any]:
+        return {
+            "id": s.id,
+            "sha": s.sha,
+            "ref": s.ref,
+            "status": s.status,
+            "name": s.name,
+            "stage": "external",
+            "target_url": s.target_url,
+            "description": s.description,
+            "created_at": s.created_at,
+            "started_at": s.started_at,
+            "finished_at": s.finished_at,
+            "allow_failure": False,
+            "coverage": None,
+            "pipeline_id": s.pipeline_id,
+            "author": self._user_json(s.author),
+        }
 
 
 def _int(value: str, name: str) -> int:
