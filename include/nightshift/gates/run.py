@@ -39,6 +39,8 @@ CHECKS: dict[str, Callable[[CheckContext], CheckOutcome]] = {
     "secrets": check_secrets,
     "scope": check_scope,
 }
+#: Checks that read git only: their timeout is enforced around them (the others time their tools).
+_BOUNDED_HERE = frozenset({"test_changes", "secrets", "scope"})
 NO_PIPELINE = "no pipeline status was given (the command line does not wait for GitLab)"
 
 
@@ -101,7 +103,8 @@ def run_gates(
             if only is not None and name not in only:
                 outcomes.append(CheckOutcome.not_run(name, "not selected"))
                 continue
-            outcome = run_check(name, fn, ctx)
+            timeout = getattr(cfg.timeouts, name) if name in _BOUNDED_HERE else None
+            outcome = run_check(name, fn, ctx, timeout=timeout)
             log.info(
                 "gate %s: %s (%s) in %.1fs",
                 name,
