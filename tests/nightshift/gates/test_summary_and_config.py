@@ -131,3 +131,15 @@ def test_repo_local_file_cannot_mount_a_host_folder_or_open_hosts() -> None:
         GatesConfig().with_repo_local("toolchain:\n  allowed_hosts: ['evil.example:443']\n")
     cfg = GatesConfig().with_repo_local("toolchain:\n  setup_command: make venv\n  lock_files: [uv.lock]\n")
     assert (cfg.toolchain.setup_command, cfg.toolchain.lock_files) == ("make venv", ["uv.lock"])
+
+
+def test_the_documented_block_in_nightshift_yaml_is_the_defaults() -> None:
+    from pathlib import Path
+
+    from nightshift.config import DEFAULT_CONFIG
+    from nightshift.safe_yaml import load_yaml_text
+
+    text = Path(DEFAULT_CONFIG).read_text().split("# gates:\n", 1)[1]
+    block = "\n".join(line[2:] for line in text.splitlines() if line.startswith("#"))
+    documented = GatesConfig.model_validate(load_yaml_text(block))
+    assert documented.model_copy(update={"repositories": {}}) == GatesConfig()
