@@ -224,7 +224,8 @@ def test_happy_path_pushes_branch_opens_mr_and_stacks_the_dependent(make_ctx, re
     assert git("merge-base", "--is-ancestor", sha, "refs/heads/agent/P-2", cwd=remote) == ""
 
 
-def test_rerunning_every_step_repeats_no_side_effect(make_ctx, remote):
+@pytest.mark.reliability
+def test_rerunning_every_step_repeats_no_side_effect(make_ctx, remote, reliability_row):
     ctx, runner, forge, _ = make_ctx()
     run_ticket(ctx, "P-1")
     calls = list(runner.calls)
@@ -232,12 +233,21 @@ def test_rerunning_every_step_repeats_no_side_effect(make_ctx, remote):
     for cp in Checkpoint:
         assert flow.run_checkpoint(ctx, "P-1", cp, "try2").reason.endswith("resumed")
     assert flow.publish(ctx, "P-1").action == "continue"
+    repeated = len(runner.calls) - len(calls)
+    reliability_row(
+        row="Same task instance twice, in sequence",
+        injection="every step of P-1 run again",
+        figure=f"{repeated} agent runs repeated, {len(forge.mrs)} MR",
+        criterion="0 repeated, 1 MR",
+        passed=repeated == 0 and len(forge.mrs) == 1,
+    )
     assert runner.calls == calls  # no agent run repeated
     assert git("rev-parse", "refs/heads/agent/P-1", cwd=remote) == sha
     assert len(forge.mrs) == 1
 
 
-def test_lost_push_record_is_recovered_with_the_lease(make_ctx, remote, tmp_path):
+@pytest.mark.reliability
+def test_lost_push_record_is_recovered_with_the_lease(make_ctx, remote, tmp_path, reliability_row):
     ctx, runner, forge, _ = make_ctx()
     run_ticket(ctx, "P-1")
     # Simulate a worker dying after the push and before the records were written.
@@ -247,8 +257,16 @@ def test_lost_push_record_is_recovered_with_the_lease(make_ctx, remote, tmp_path
     ctx.workspaces.remove(ctx.batch_id, "P-1")
     assert flow.run_checkpoint(ctx, "P-1", Checkpoint.C2, "try2").action == "continue"
     assert flow.publish(ctx, "P-1").action == "continue"
+    commits = git("rev-list", "--count", "main..refs/heads/agent/P-1", cwd=remote)
+    reliability_row(
+        row="Worker killed after push, before the records",
+        injection="push/outcome/C2 records lost",
+        figure=f"{len(forge.mrs)} MR, {commits} commit on the branch",
+        criterion="1 MR, 1 commit",
+        passed=len(forge.mrs) == 1 and commits == "1",
+    )
     assert len(forge.mrs) == 1
-    assert git("rev-list", "--count", "main..refs/heads/agent/P-1", cwd=remote) == "1"
+    assert commits == "1"
 
 
 def test_foreign_commit_on_the_agent_branch_is_not_overwritten(make_ctx, remote, tmp_path):
