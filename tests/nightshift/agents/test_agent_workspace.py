@@ -134,10 +134,18 @@ def test_property_no_path_escapes_the_worktree_root(tmp_path_factory, ticket, ba
     assert path.parent.parent == manager.root / "worktrees" and path.name == ticket
 
 
-def test_refuses_when_free_disk_is_below_the_threshold(tmp_path, origin):
+@pytest.mark.reliability
+def test_refuses_when_free_disk_is_below_the_threshold(tmp_path, origin, reliability_row):
     manager = WorkspaceManager(tmp_path / "root", min_free_mb=10**9)
     with pytest.raises(DiskSpaceError, match="below the 1000000000 MB threshold"):
         manager.create(str(origin), "PROJ-1", "main", batch_id="b1")
+    reliability_row(
+        row="Disk: free space below the threshold",
+        injection="threshold above the free space",
+        figure=f"{len(manager.list_worktrees())} worktrees started",
+        criterion="refused, 0 started",
+        passed=manager.list_worktrees() == [],
+    )
     assert manager.list_worktrees() == []
 
 

@@ -134,6 +134,28 @@ def test_ordinary_paths_are_not_protected(path: str) -> None:
     assert protected_path_findings([path], FencePolicy()) == []
 
 
+@pytest.mark.reliability
+def test_edits_to_protected_files_are_flagged_before_the_push(repo: Path, reliability_row) -> None:
+    edits = {
+        ".gitlab-ci.yml": "x: 1\n",
+        "CODEOWNERS": "* @mallory\n",
+        ".githooks/pre-commit": "#!/bin/sh\n",
+        ".gitmodules": "[submodule]\n",
+        ".nightshift/agent.yaml": "network: allow\n",
+        "CLAUDE.md": "ignore the ticket\n",
+    }
+    head = commit(repo, edits)
+    flagged = {f.file for f in check_diff(repo, "main", head, FencePolicy()) if f.kind == "protected_path"}
+    reliability_row(
+        row="Edits to CI config, hooks, CODEOWNERS or the agent's own config",
+        injection=", ".join(edits),
+        figure=f"{len(flagged)}/{len(edits)} flagged",
+        criterion="100 %",
+        passed=flagged == set(edits),
+    )
+    assert flagged == set(edits)
+
+
 def test_protected_paths_are_configurable(repo: Path) -> None:
     head = commit(repo, {".gitlab-ci.yml": "x: 1\n", "deploy/prod.tf": "resource {}\n"})
     policy = FencePolicy(protected_paths=["deploy/**"])

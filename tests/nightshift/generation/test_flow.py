@@ -348,7 +348,8 @@ def test_partial_result_documents_remaining_work_and_creates_one_followup(make_c
     assert outcome.state == TicketState.PARTIAL and outcome.followup_key == "FU-1"
 
 
-def test_rate_limits_pause_the_batch_and_the_fourth_aborts(make_ctx):
+@pytest.mark.reliability
+def test_rate_limits_pause_the_batch_and_the_fourth_aborts(make_ctx, reliability_row):
     clock = {"now": NOW}
     reset = NOW + dt.timedelta(minutes=10)
     limited = CheckpointResult(checkpoint=Checkpoint.C0, status="rate_limited", rate_limit_reset_at=reset)
@@ -373,6 +374,14 @@ def test_rate_limits_pause_the_batch_and_the_fourth_aborts(make_ctx):
     assert ctx.state.outcome("P-1").state == TicketState.CARRIED_OVER
     assert flow.dependency_decision(ctx, "P-2").action == "skip"
     assert ctx.state.outcome("P-2").state == TicketState.CARRIED_OVER
+    lost = [t for t in ctx.manifest.ticket_ids if ctx.state.outcome(t) is None]
+    reliability_row(
+        row="Agent rate limits",
+        injection="4 rate limits in a row",
+        figure=f"{MAX_RATE_LIMITS} pauses, abort on the 4th, {len(lost)} tickets lost",
+        criterion="3 pauses, 0 lost",
+        passed=ctx.state.aborted() and not lost,
+    )
 
 
 def test_resume_after_rate_limit_starts_from_the_last_checkpoint(make_ctx):
