@@ -41,6 +41,7 @@ from nightshift.forge.git import (
     agent_branch,
     commit_all,
     keep_commit,
+    make_readable,
     nested_git_paths,
     push_agent_branch,
     remote_branch_sha,
@@ -347,6 +348,7 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         result = ctx.runner.run(request, run_dir, deadline_monotonic=deadline)
         _store_evidence(ctx, ticket_id, checkpoint, attempt, run_dir)
 
+    make_readable(workspace)  # a 0000 folder must not hide a planted .git (or fail the commit)
     planted = nested_git_paths(workspace)
     if planted:
         reason = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,23 @@ def test_locate_never_discovers_upwards(tmp_path: Path, repo: Path) -> None:
     inner.mkdir()
     with pytest.raises(g.GitError, match="neither a git work tree nor a git dir"):
         g.locate(inner)
+
+
+def test_unreadable_files_and_read_only_folders_do_not_fail_the_commit(repo: Path) -> None:
+    locked = repo / "locked"
+    locked.mkdir()
+    (locked / "secret.py").write_text("x = 1\n")
+    (locked / "secret.py").chmod(0)
+    (repo / "sealed").mkdir()
+    (repo / "sealed" / "y.py").write_text("y = 1\n")
+    (repo / "sealed").chmod(0)
+    locked.chmod(0o500)
+    # Root ignores permissions: drop every capability so git runs as an ordinary worker would.
+    drop = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] if os.geteuid() == 0 else []
+    code = (
+        "import datetime as dt, sys\nfrom pathlib import Path\nfrom nightshift.forge.git import commit_all\n"
+        f"print(commit_all(Path({str(repo)!r}), 'm\\n', when=dt.datetime(2026, 1, 5, tzinfo=dt.UTC)))"
+    )
+    proc = subprocess.run([*drop, sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sh(repo, "ls-files").split() == ["a.py", "locked/secret.py", "sealed/y.py"]
