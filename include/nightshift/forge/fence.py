@@ -17,6 +17,7 @@ from the object store only, with the hardened git runner, and every finding name
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -100,7 +101,10 @@ class FenceFinding(BaseModel):
     rule: str | None = None
 
     def reason(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        """One line for queues and tracker comments. The path is the agent's: shown escaped (no control
+        or non-ASCII characters, so no line break) inside a code span (no mention or quick action)."""
+        shown = json.dumps(self.file)[1:-1].replace("`", "\\u0060")
+        where = f"`{shown}`" + (f" line {self.line}" if self.line is not None else "")
         return f"{self.kind} {where}: {self.message}"
 
 

@@ -212,3 +212,11 @@ def test_added_lines_parser_handles_quoted_names_and_numbers() -> None:
         'diff --git "a/sp ace\\tx.py" "b/sp ace\\tx.py"\n+++ "b/sp ace\\tx.py"\n@@ -0,0 +7,2 @@\n+one\n+two\n'
     )
     assert list(added_lines(diff)) == [("sp ace\tx.py", 7, "one"), ("sp ace\tx.py", 8, "two")]
+
+
+def test_a_finding_is_one_line_that_cannot_start_a_quick_action_or_mention() -> None:
+    from nightshift.forge.fence import FenceFinding
+
+    hostile = FenceFinding(kind="secret", file="a\n/approve\n@all `x", line=3, message="m").reason()
+    assert "\n" not in hostile
+    assert hostile == "secret `a\\n/approve\\n@all \\u0060x` line 3: m"

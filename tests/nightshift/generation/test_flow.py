@@ -463,14 +463,14 @@ def test_the_fence_blocks_undeclared_ci_edits_and_tokens_before_any_push(make_ct
     )
     assert blocked == 2
     esc1 = ctx.state.escalations()
-    assert any("secret settings.py:1" in r and "GitLab Token" in r for e in esc1 for r in e.reasons)
+    assert any("secret `settings.py` line 1" in r and "GitLab Token" in r for e in esc1 for r in e.reasons)
 
 
 def test_fence_findings_name_ci_config(make_ctx):
     ctx, runner, *_ = make_ctx()
     runner.edits["P-1"] = {".gitlab-ci.yml": "x: 1\n"}
     run_ticket(ctx, "P-1")
-    assert "protected_path .gitlab-ci.yml" in ctx.state.outcome("P-1").reason
+    assert "protected_path `.gitlab-ci.yml`" in ctx.state.outcome("P-1").reason
 
 
 @pytest.mark.reliability
