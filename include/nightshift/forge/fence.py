@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightshift.forge.git import GITLINK_MODE, diff_raw, run_git
+from nightshift.forge.git import GITLINK_MODE, diff_raw, resolve_commit, run_git
 
 FenceKind = Literal["protected_path", "secret", "gitlink", "binary", "size"]
 
@@ -247,6 +247,7 @@ def secret_findings(
     repo: Path, base: str, head: str, plugins: Iterable[str] = DEFAULT_SECRET_PLUGINS
 ) -> list[FenceFinding]:
     """detect-secrets on the lines `base...head` adds, with file and line."""
+    base, head = resolve_commit(repo, base), resolve_commit(repo, head)
     diff = run_git(
         [
             "diff",
@@ -285,7 +286,9 @@ def _blob_sizes(repo: Path, shas: list[str]) -> dict[str, int]:
 
 def check_diff(repo: Path, base: str, head: str, policy: FencePolicy) -> list[FenceFinding]:
     """Every finding of the fence on `base...head` (empty: safe to push). `repo` is a work tree or a
-    git dir; only its object store is read."""
+    git dir; only its object store is read. Refs resolve as in the workspace mirror: the forge's
+    branch (refs/remotes/origin/<ref>) first, then a tag, then the name itself."""
+    base, head = resolve_commit(repo, base), resolve_commit(repo, head)
     changes = diff_raw(repo, base, head)
     findings = protected_path_findings((c.path for c in changes), policy)
     kept = [c for c in changes if c.status != "D"]

@@ -220,3 +220,12 @@ def test_a_finding_is_one_line_that_cannot_start_a_quick_action_or_mention() -> 
     hostile = FenceFinding(kind="secret", file="a\n/approve\n@all `x", line=3, message="m").reason()
     assert "\n" not in hostile
     assert hostile == "secret `a\\n/approve\\n@all \\u0060x` line 3: m"
+
+
+def test_the_fence_reads_a_bare_mirror_with_the_forges_branch_names(repo: Path, tmp_path: Path) -> None:
+    commit(repo, {".gitlab-ci.yml": "changed: 1\n"})
+    mirror = tmp_path / "mirror.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(mirror)], check=True)
+    git(mirror, "fetch", "-q", str(repo), "+refs/heads/*:refs/remotes/origin/*")
+    findings = check_diff(mirror, "main", "agent/P-1", FencePolicy())
+    assert [(f.kind, f.file) for f in findings] == [("protected_path", ".gitlab-ci.yml")]
