@@ -58,6 +58,7 @@ from nightshift.generation.state import (
 )
 from nightshift.intake.records import IntakeRecord
 from nightshift.models import BatchManifest, ManifestTicket, Ticket, TicketState
+from nightshift.publish import texts
 from nightshift.trackers.base import Tracker, marker_key
 
 
@@ -151,6 +152,11 @@ class GenerationContext:
     def __post_init__(self) -> None:
         # A real run does not read a dry run's records (and a dry run keeps its own apart).
         self.state.dry_run = self.dry_run
+
+    #: Cap on an agent-reported rate-limit wait (generation.rate_limit_max_wait).
+    rate_limit_max_wait: dt.timedelta = dt.timedelta(hours=1)
+    #: The end of the generation window (the gates window opens): no pause lasts past it.
+    window_end: dt.datetime | None = None
 
     @property
     def batch_id(self) -> str:
@@ -360,7 +366,14 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         return Decision(action="fail", reason=f"{ticket_id}: {reason}")
 
     if result.status == "rate_limited":
-        event = ctx.state.record_rate_limit(ticket_id, checkpoint, result.rate_limit_reset_at, ctx.clock())
+        event = ctx.state.record_rate_limit(
+            ticket_id,
+            checkpoint,
+            result.rate_limit_reset_at,
+            ctx.clock(),
+            max_wait=ctx.rate_limit_max_wait,
+            not_after=ctx.window_end,
+        )
         if (aborted := _carry_over_if_aborted(ctx, ticket_id)) is not None:
             return aborted
         return Decision(
@@ -502,32 +515,7 @@ def _escalate_fence(ctx: GenerationContext, ticket_id: str, findings: list[Fence
     """The pre-push fence found something: nothing is pushed; the ticket joins the morning queue with
     the findings (file, line, rule), and the tracker hears why."""
     reasons = [f"pre-push fence: {f.reason()}" for f in findings]
-    entry = ctx.manifest.ticket(ticket_id)
-    ctx.state.save_escalation(
-        Escalation(
-            ticket_id=ticket_id,
-            batch_id=ctx.batch_id,
-            reasons=reasons,
-            scope=ctx.state.checkpoint_result(ticket_id, Checkpoint.C0),
-            plan=ctx.state.checkpoint_result(ticket_id, Checkpoint.C1),
-            ticket_url=entry.url,
-            title=entry.title or ctx.ticket_record(ticket_id).title,
-        )
-    )
-    found = _tracker_for(ctx, ticket_id)
-    if found is not None:
-        tracker, key = found
-        body = (
-            f"Nightshift batch {ctx.batch_id} implemented {ticket_id} but did not push it: the pre-push "
-            "fence found changes a human must look at.\n\n"
-            + "\n".join(f"- {r}" for r in reasons)
-            + "\n\nAnswer in a comment and re-apply the ready-for-agent label to queue it again."
-        )
-        tracker.comment_once(key, marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="escalation"), body)
-        tracker.ensure_labels(key, add=["agent-escalated"], remove=["ready-for-agent"])
-    _finish(ctx, ticket_id, TicketState.ESCALATED, "; ".join(reasons))
-    ctx.workspaces.remove(ctx.batch_id, ticket_id)
-    return Decision(action="skip", reason=f"{ticket_id} escalated: {'; '.join(reasons)}")
+    return _queue_escalation(ctx, ticket_id, reasons, texts.fence_comment(ctx.batch_id, ticket_id, reasons))
 
 
 def escalation_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
@@ -544,28 +532,31 @@ def escalation_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
         reasons.insert(0, f"agent asked for a decision at C0: {scope.reason}")
     if not reasons:
         return CONTINUE
+    return _queue_escalation(
+        ctx, ticket_id, reasons, texts.escalation_comment(ctx.batch_id, ticket_id, reasons)
+    )
+
+
+def _queue_escalation(ctx: GenerationContext, ticket_id: str, reasons: list[str], comment: str) -> Decision:
+    """Put the ticket in the morning queue (with its C0/C1 context), tell the tracker once, finish it."""
     entry = ctx.manifest.ticket(ticket_id)
     ctx.state.save_escalation(
         Escalation(
             ticket_id=ticket_id,
             batch_id=ctx.batch_id,
             reasons=reasons,
-            scope=scope,
-            plan=plan,
+            scope=ctx.state.checkpoint_result(ticket_id, Checkpoint.C0),
+            plan=ctx.state.checkpoint_result(ticket_id, Checkpoint.C1),
             ticket_url=entry.url,
-            title=entry.title or ticket.title,
+            title=entry.title or ctx.ticket_record(ticket_id).title,
         )
     )
     found = _tracker_for(ctx, ticket_id)
     if found is not None:
         tracker, key = found
-        body = (
-            f"Nightshift batch {ctx.batch_id} stopped before implementing {ticket_id}: a human decision "
-            "is needed.\n\n"
-            + "\n".join(f"- {r}" for r in reasons)
-            + "\n\nAnswer in a comment and re-apply the ready-for-agent label to queue it again."
+        tracker.comment_once(
+            key, marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="escalation"), comment
         )
-        tracker.comment_once(key, marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="escalation"), body)
         tracker.ensure_labels(key, add=["agent-escalated"], remove=["ready-for-agent"])
     _finish(ctx, ticket_id, TicketState.ESCALATED, "; ".join(reasons))
     ctx.workspaces.remove(ctx.batch_id, ticket_id)
@@ -582,38 +573,16 @@ def _tracker_for(ctx: GenerationContext, ticket_id: str) -> tuple[Tracker, str] 
 
 
 def mr_description(ctx: GenerationContext, ticket: Ticket, url: str | None) -> str:
-    scope = ctx.state.checkpoint_result(ticket.id, Checkpoint.C0)
-    plan = ctx.state.checkpoint_result(ticket.id, Checkpoint.C1)
-    impl = ctx.state.checkpoint_result(ticket.id, Checkpoint.C2)
-    lines = [
-        f"Ticket: [{ticket.id}]({url})" if url else f"Ticket: {ticket.id}",
-        "",
-        f"Generated by Nightshift batch `{ctx.batch_id}`. Quality score: pending gates.",
-        "",
-    ]
-    if scope and scope.scope:
-        lines += ["## Scope", scope.scope.summary or "", *[f"- `{f}`" for f in scope.scope.files], ""]
-    if plan and plan.plan:
-        lines += ["## Plan", plan.plan.plan or "", ""]
-        if plan.plan.risks:
-            lines += ["## Risks", *[f"- {r}" for r in plan.plan.risks], ""]
-    if impl and impl.implementation:
-        lines += [
-            "## Changes",
-            impl.implementation.summary or "",
-            *[f"- {b}" for b in impl.implementation.bullets],
-            "",
-        ]
-        if impl.implementation.tests_run:
-            lines += ["## Tests run", *[f"- `{t}`" for t in impl.implementation.tests_run], ""]
-        if impl.implementation.remaining_work:
-            lines += [
-                "## Remaining work (partial)",
-                *[f"- [ ] {r}" for r in impl.implementation.remaining_work],
-                "",
-            ]
-    lines += [f"<!-- {marker_key(batch=ctx.batch_id, ticket=ticket.id, kind='mr')} -->"]
-    return "\n".join(lines)
+    """The draft MR's description (built in nightshift.publish.texts, agent text guarded)."""
+    return texts.mr_description(
+        batch_id=ctx.batch_id,
+        ticket_id=ticket.id,
+        url=url,
+        scope=ctx.state.checkpoint_result(ticket.id, Checkpoint.C0),
+        plan=ctx.state.checkpoint_result(ticket.id, Checkpoint.C1),
+        impl=ctx.state.checkpoint_result(ticket.id, Checkpoint.C2),
+        marker=marker_key(batch=ctx.batch_id, ticket=ticket.id, kind="mr"),
+    )
 
 
 def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
@@ -643,22 +612,18 @@ def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
     followup: str | None = None
     if not ctx.dry_run and ctx.forge is not None:
         forge = ctx.forge(repo)
-        title = f"{ticket_id}: {ticket.title or 'agent change'}" + (" (partial)" if partial else "")
+        title = texts.mr_title(ticket_id, ticket.title, partial=partial)
         labels = [*ctx.labels, "nightshift::partial" if partial else "nightshift::complete"]
         mr = forge.upsert_draft_mr(branch, target, title, mr_description(ctx, ticket, entry.url), labels)
         mr_url, mr_iid = mr.web_url, mr.iid
         found = _tracker_for(ctx, ticket_id)
         if partial and found is not None:
             tracker, key = found
-            body = (
-                f"Follow-up of {ticket_id} (Nightshift batch {ctx.batch_id}, partial MR {mr_url}).\n\n"
-                "Remaining work:\n" + "\n".join(f"- {r}" for r in remaining)
-            )
             followup = tracker.create_followup_once(
                 key,
                 marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="followup"),
-                f"Follow-up: {ticket.title or ticket_id}",
-                body,
+                texts.followup_title(ticket_id, ticket.title),
+                texts.followup_body(ctx.batch_id, ticket_id, mr_url, remaining),
             )
     state = TicketState.PARTIAL if partial else TicketState.COMPLETED
     outcome = _finish(
