@@ -13,7 +13,7 @@ from nightshift.forge.gate_publish import (
     STATUS_NAME,
     GateForge,
     GateLinks,
-    guard,
+    defuse_quick_actions,
     render_note,
     status_state,
 )
@@ -177,10 +177,20 @@ def test_the_core_summary_is_the_note_with_quick_actions_defused():
     assert note.endswith("Nightshift batch `2024-01-15-overnight`, head `aaaaaaaaaaaa`.")
     assert "| check |" not in note, "the summary already carries the breakdown"
     assert not any(line.lstrip().startswith("/") for line in note.splitlines())
-    assert guard("ok\n/close") == "ok\n\u200b/close"
+    assert defuse_quick_actions("ok\n  /close") == "ok\n  \\/close"
 
 
 def test_status_fails_below_the_pass_score_or_with_a_security_flag():
     assert status_state(a_report("a" * 40, score=70), 70) == "success"
     assert status_state(a_report("a" * 40, score=69), 70) == "failed"
     assert status_state(a_report("a" * 40, score=99, flags=[Flag(kind="secret")]), 70) == "failed"
+
+
+def test_quick_actions_in_the_summary_execute_nothing_on_gitlab(mr):
+    """Attack: agent-derived lines reach the note; the stand-in runs quick actions as GitLab does."""
+    server, iid, sha = mr
+    summary = "## Nightshift gates\n/merge\n  /label ~nightshift-score::high\n/approve"
+    publish(forge_for(server), iid, a_report(sha, score=30, summary=summary))
+    assert server.quick_actions == []
+    assert server.merge_requests(P)[0]["state"] == "opened"
+    assert "nightshift-score::high" not in server.merge_requests(P)[0]["labels"]
