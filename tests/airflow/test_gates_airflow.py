@@ -64,13 +64,14 @@ def test_waits_for_a_running_pipeline_to_finish(mr):
     assert event["status"] == "success" and event["pipeline_id"] and event["web_url"]
     assert len(server.requests("GET", r"/merge_requests/\d+/pipelines")) >= 4, "it polled until the end"
     assert len(server.requests("POST")) + len(server.requests("PUT")) == writes, "a trigger only reads"
-    assert pipeline_check(event, 30).status == "passed"
+    check = pipeline_check(event, 30)
+    assert check.status == "passed" and check.details["waited_s"] == event["waited_s"] > 0
 
 
 def test_no_pipeline_is_not_run_at_once(mr):
     _, iid, sha = mr
     event = first_event(trigger(iid, sha))
-    assert event == {"status": None}
+    assert event["status"] is None and set(event) == {"status", "waited_s"}
     assert (pipeline_check(event, 30).status, pipeline_check(event, 30).reason) == (
         "not_run", "no pipeline for the MR head")
 
