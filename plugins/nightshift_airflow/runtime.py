@@ -51,6 +51,7 @@ def _workspaces(root: str, min_free_mb: int) -> WorkspaceManager:
 
 def generation_context(context: Context) -> GenerationContext:
     from nightshift_airflow.hooks.gitlab import GitLabHook
+    from nightshift_airflow.sensors.windows import window_opens
 
     config = cached_config()
     artifacts = batch_artifacts(context, config)
@@ -105,6 +106,8 @@ def generation_context(context: Context) -> GenerationContext:
         dry_run=bool(params.get("dry_run", False)),
         labels=config.forge.labels,
         fence=config.forge.fence,
+        rate_limit_max_wait=config.generation.rate_limit_max_wait_delta,
+        window_end=window_opens(context, "gates", config.windows),  # generation ends when gates open
     )
 
 

@@ -198,3 +198,32 @@ def test_bridge_script_is_standard_library_only():
     source = (Path(__import__("nightshift.agents.egress", fromlist=["x"]).__file__).parent
               / "egress_bridge.py").read_text()
     assert "nightshift" not in "".join(line for line in source.splitlines() if line.startswith(("import", "from")))
+
+
+def test_timeout_with_network_allowed_leaves_no_process_and_no_descriptor(
+    scripted, make_request, worktree, behaviours, tmp_path  # noqa: F811
+):
+    """The bridge dies with the sandbox, and the agent itself holds no socket of the bridge's."""
+    # The agent's own descriptors (the scripted agent's parent python is the process the bridge exec'd).
+    (worktree / "fds.py").write_text(
+        "import json, os\nppid = os.getppid()\n"
+        "json.dump({fd: os.readlink(f'/proc/{ppid}/fd/{fd}') for fd in os.listdir(f'/proc/{ppid}/fd')}, "
+        "open('fds.json', 'w'))\n")
+    (behaviours / "PROJ-1.yaml").write_text(json.dumps({"checkpoints": {"C2": {"steps": [
+        {"run": f"exec {sys.executable} -I fds.py"}, {"write": {"path": "ready.txt"}}, {"sleep": 60}]}}}))
+    result = scripted(network="allow", allowed_hosts=["api.example.com:443"], timeout_seconds=3,
+                      grace_seconds=0.5).run(make_request(worktree), tmp_path / "run")
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert (worktree / "ready.txt").is_file()
+    assert result.status == "failed" and "timed out" in result.reason
+    assert run["processes_left"] == 0
+    held = json.loads((worktree / "fds.json").read_text())
+    assert not [t for fd, t in held.items() if fd not in ("0", "1", "2") and "socket:" in t], held
+
+
+def test_a_sandbox_spec_cannot_share_the_host_network(tmp_path):
+    from nightshift.agents.sandbox import ProcessLimits, SandboxSpec
+
+    with pytest.raises(ValueError, match="never shares the host network"):
+        SandboxSpec(argv=["true"], cwd=tmp_path, env={}, limits=ProcessLimits(timeout_seconds=1),
+                    workspace=tmp_path, scratch_dir=tmp_path, network=True)

@@ -74,3 +74,35 @@ def test_connection_secrets_and_urls_are_redacted_from_evidence(
     assert "redis://:[REDACTED]@redis:6379/0" in stdout
     assert "the token is [REDACTED]" in stdout
     assert (worktree / "found.txt").is_file()  # the worktree itself is the agent's: the fence checks it
+
+
+def test_the_worker_registers_its_tracker_connections(make_request, worktree, behaviours, tmp_path,  # noqa: F811
+                                                      monkeypatch):
+    """The runtime reads the GitLab and Jira connections through Airflow (here its environment backend;
+    in production usually the metadata DB, invisible to an environment scan) and registers their secrets."""
+    from types import SimpleNamespace
+
+    from nightshift.agents.config import AgentConfig
+    from nightshift.agents.scripted_backend import ScriptedRunner
+    from nightshift_airflow.runtime import register_connection_secrets
+
+    monkeypatch.setenv("AIRFLOW_CONN_NS_TEST_GITLAB", json.dumps(
+        {"conn_type": "gitlab", "host": "https://gitlab.example.com", "password": "canary-gitlab-conn-4455"}))
+    monkeypatch.setenv("AIRFLOW_CONN_NS_TEST_JIRA", json.dumps(
+        {"conn_type": "jira", "host": "https://jira.example.com", "login": "bot", "password": "canary-jira-conn-6677"}))
+    config = SimpleNamespace(
+        forge=SimpleNamespace(gitlab_conn_id="ns_test_gitlab"),
+        intake=SimpleNamespace(sources=[SimpleNamespace(kind="jira", connection_id="ns_test_jira"),
+                                        SimpleNamespace(kind="gitlab", connection_id="ns_test_missing"),
+                                        SimpleNamespace(kind="files", connection_id=None)]),
+    )
+    secrets = ["canary-gitlab-conn-4455", "canary-jira-conn-6677"]
+    (behaviours / "PROJ-1.yaml").write_text(json.dumps({"checkpoints": {"C2": {"steps": [
+        {"print": f"found {s} in a log"} for s in secrets]}}}))
+    agent = AgentConfig(backend="scripted", scripted={"behaviours_dir": str(behaviours),
+                                                      "state_dir": str(tmp_path / "state")})
+    runner = ScriptedRunner(agent, environ={})  # nothing to find in the environment
+    register_connection_secrets(runner, config)  # type: ignore[arg-type]
+    runner.run(make_request(worktree), tmp_path / "run")
+    stdout = (tmp_path / "run" / "stdout.txt").read_text()
+    assert stdout.count("[REDACTED]") == 2 and not any(s in stdout for s in secrets), stdout

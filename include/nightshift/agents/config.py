@@ -41,7 +41,17 @@ _FORBIDDEN_ENV_PREFIXES = ("AIRFLOW", "_AIRFLOW", "NIGHTSHIFT_", "GIT_", "SSH_",
 
 #: Variables the command backend fills in itself (see command.py); config vars may not shadow them.
 BUILTIN_VARS = frozenset(
-    {"prompt", "prompt_file", "result_path", "request_path", "workspace", "checkpoint", "ticket_id", "home"}
+    {
+        "prompt",
+        "prompt_file",
+        "prompt_yaml_file",
+        "result_path",
+        "request_path",
+        "workspace",
+        "checkpoint",
+        "ticket_id",
+        "home",
+    }
 )
 
 
@@ -86,6 +96,12 @@ class AgentConfig(BaseModel):
     #: Extra `$name` values for the command and env templates (model name, API base, binary path...).
     command_vars: dict[str, str] = Field(default_factory=dict)
     prompts_dir: Path = DEFAULT_PROMPTS_DIR
+    #: Give the agent the prompt on stdin (else stdin is /dev/null): `claude -p`, `codex exec -`.
+    prompt_stdin: bool = False
+    #: Dotted key under which $prompt_yaml_file holds the prompt (mini-swe-agent: run.task).
+    prompt_yaml_key: str = Field(
+        default="prompt", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+    )
     #: Checkpoints for which a missing result.json is synthesised from the exit code and git status.
     synthesise_results: list[Checkpoint] = Field(default_factory=lambda: [Checkpoint.C2])
     usage_format: UsageFormat = "none"

@@ -74,6 +74,8 @@ class Invocation:
     mounts: list[Mount] = field(default_factory=list)
     #: Extra evidence the backend produced before the run (name -> text), e.g. the rendered prompt.
     evidence: dict[str, str] = field(default_factory=dict)
+    #: A host file given to the agent as stdin (the prompt); None = /dev/null.
+    stdin: Path | None = None
 
 
 @dataclass
@@ -249,6 +251,7 @@ class AgentRunner(ABC):
             workspace=workspace,
             scratch_dir=scratch,
             mounts=mounts,
+            stdin=invocation.stdin,
         )
         try:
             outcome = self.sandbox.run(spec)

@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from nightshift.agents.seccomp import SeccompUnsupported, build_filter
 
@@ -113,6 +114,15 @@ class SandboxSpec:
     workspace: Path
     scratch_dir: Path  # host folder for generated files (passwd, sanitised git config)
     mounts: list[Mount] = field(default_factory=list)
+    #: A host file read as the agent's stdin (the prompt, for CLIs that take it there); else /dev/null.
+    stdin: Path | None = None
+    #: Kept for callers that pass network=False; True is refused: the sandbox never shares the host
+    #: network (network access goes through the egress proxy, see egress.py and the runner).
+    network: bool = False
+
+    def __post_init__(self) -> None:
+        if self.network:
+            raise ValueError("the sandbox never shares the host network; use the egress proxy (egress.py)")
 
 
 @dataclass
@@ -488,17 +498,13 @@ class Sandbox:
             popen_env, cwd = {"PATH": SANDBOX_PATH, "LANG": "C.UTF-8"}, Path("/")
         start = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                close_fds=True,
-                pass_fds=() if seccomp_fd is None else (seccomp_fd,),
-                start_new_session=True,
-                env=popen_env,
-                cwd=cwd,
-            )
+            with contextlib.ExitStack() as stack:
+                stdin = (
+                    stack.enter_context(open(spec.stdin, "rb"))
+                    if spec.stdin is not None
+                    else subprocess.DEVNULL
+                )
+                proc = self._popen(argv, stdin, seccomp_fd, popen_env, cwd)
         except OSError as exc:
             return ProcessOutcome(
                 exit_code=127,
@@ -515,6 +521,22 @@ class Sandbox:
                 error=f"could not start: {exc}",
             )
         return self._supervise(proc, spec.limits, marker, start, argv)
+
+    @staticmethod
+    def _popen(
+        argv: list[str], stdin: IO[bytes] | int, seccomp_fd: int | None, env: dict[str, str], cwd: Path
+    ) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            argv,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            pass_fds=() if seccomp_fd is None else (seccomp_fd,),
+            start_new_session=True,
+            env=env,
+            cwd=cwd,
+        )
 
     def _supervise(
         self, proc: subprocess.Popen[bytes], limits: ProcessLimits, marker: str, start: float, argv: list[str]
