@@ -49,23 +49,34 @@ def gitlab_view(env: DemoEnvironment) -> dict[str, dict[str, Any]]:
     out = {}
     for mr in env.merge_requests():
         notes = [n for n in env.gitlab.notes(PROJECT, mr_iid=mr["iid"]) if "kind=gates" in n]
-        statuses = [s for s in env.gitlab.commit_statuses(PROJECT, mr["sha"]) if s["name"] == "nightshift/gates"]
+        statuses = [
+            s for s in env.gitlab.commit_statuses(PROJECT, mr["sha"]) if s["name"] == "nightshift/gates"
+        ]
         out[mr["source_branch"]] = {"mr": mr, "notes": notes, "statuses": statuses, "labels": mr["labels"]}
     return out
 
 
 def ticket_comments(env: DemoEnvironment) -> int:
     return sum(
-        1 for issue in env.gitlab.issues(PROJECT)
-        for note in env.gitlab.notes(PROJECT, issue_iid=issue["iid"]) if "kind=gates" in note
+        1
+        for issue in env.gitlab.issues(PROJECT)
+        for note in env.gitlab.notes(PROJECT, issue_iid=issue["iid"])
+        if "kind=gates" in note
     )
 
 
 def clear_gates(env: DemoEnvironment, run_id: str) -> None:
-    env.stack.api("POST", "/dags/nightshift_nightly_batch/clearTaskInstances", json={
-        "dry_run": False, "dag_run_id": run_id, "only_failed": False, "reset_dag_runs": True,
-        "task_ids": GATES_TASKS,
-    })
+    env.stack.api(
+        "POST",
+        "/dags/nightshift_nightly_batch/clearTaskInstances",
+        json={
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "only_failed": False,
+            "reset_dag_runs": True,
+            "task_ids": GATES_TASKS,
+        },
+    )
     time.sleep(3)
     assert env.stack.wait_for_run(run_id, timeout=TIMEOUT) == "success"
 
@@ -74,8 +85,10 @@ def test_each_mr_has_one_score_note_one_status_and_its_labels(batch, env):
     assert batch["state"] == "success"
     reports = {t: load_report((batch["dir"] / "tickets" / t / "gates.json").read_text()) for t in GATED}
     for ticket, report in reports.items():
-        print(f"\n{ticket}: score {report.score} ({report.band()}), capped by {report.capped_by}, flags "
-              f"{[(f.kind, f.rule, f.where()) for f in report.flags]}")
+        print(
+            f"\n{ticket}: score {report.score} ({report.band()}), capped by {report.capped_by}, flags "
+            f"{[(f.kind, f.rule, f.where()) for f in report.flags]}"
+        )
     view = gitlab_view(env)
     assert sorted(view) == sorted(f"agent/{t}" for t in GATED)
     for ticket, report in reports.items():
@@ -88,7 +101,8 @@ def test_each_mr_has_one_score_note_one_status_and_its_labels(batch, env):
         assert "/tasks/ticket.c2_implement/mapped/" in note  # task log links
         assert len(seen["statuses"]) == 1 and seen["statuses"][0]["target_url"].endswith(f"#ticket-{ticket}")
         assert [lb for lb in seen["labels"] if lb.startswith("nightshift-score::")] == [
-            f"nightshift-score::{report.band()}"]
+            f"nightshift-score::{report.band()}"
+        ]
         assert ("nightshift::security" in seen["labels"]) == bool(report.security_flags)
         assert report.head == seen["mr"]["sha"]
     assert reports["DEMO-1"].flags == [] and reports["DEMO-1"].band() == "high"
