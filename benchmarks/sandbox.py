@@ -20,9 +20,10 @@ from itertools import count as counter
 from pathlib import Path
 
 from benchmarks._harness import Case, Result, Settings, check, seconds
+from nightshift.agents.backends import build_runner
 from nightshift.agents.config import AgentConfig, ScriptedConfig
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, CheckpointResult, Limits
-from nightshift.agents.runner import AgentRunner, build_runner
+from nightshift.agents.runner import AgentRunner
 from nightshift.agents.sandbox import SandboxUnavailable
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.models import Ticket
@@ -57,7 +58,7 @@ def _origin(root: Path) -> Path:
 
 def _runner(root: Path, *, unsandboxed: bool) -> AgentRunner:
     scripted = ScriptedConfig(behaviours_dir=root / "behaviours", state_dir=root / "state")
-    runner_log = logging.getLogger("nightshift.agents.runner")
+    runner_log = logging.getLogger("nightshift.agents.backends")
     level = runner_log.level
     runner_log.setLevel(logging.ERROR)  # the opt-out's warning is expected here, not news
     try:

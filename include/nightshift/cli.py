@@ -89,7 +89,7 @@ def _gates_check(args: argparse.Namespace) -> int:
     import json
 
     from nightshift.forge.git import GitError
-    from nightshift.gates.config import load_gates_config
+    from nightshift.gates.loading import load_gates_config
     from nightshift.gates.run import run_gates
     from nightshift.gates.ticket_file import load_ticket_file
 

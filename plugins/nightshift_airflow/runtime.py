@@ -8,8 +8,9 @@ from pathlib import Path
 
 from airflow.sdk.definitions.context import Context
 
+from nightshift.agents.backends import build_runner
 from nightshift.agents.contract import Limits
-from nightshift.agents.runner import AgentRunner, build_runner
+from nightshift.agents.runner import AgentRunner
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore, BatchArtifacts
 from nightshift.config import NightshiftConfig, cached_config
@@ -51,6 +52,7 @@ def _workspaces(root: str, min_free_mb: int) -> WorkspaceManager:
 
 def generation_context(context: Context) -> GenerationContext:
     from nightshift_airflow.hooks.gitlab import GitLabHook
+    from nightshift_airflow.hooks.trackers import tracker_for
     from nightshift_airflow.sensors.windows import window_opens
 
     config = cached_config()
@@ -80,8 +82,6 @@ def generation_context(context: Context) -> GenerationContext:
 
     def tracker(record: IntakeRecord) -> Tracker | None:
         """The tracker (and connection) of the source the ticket was collected from, as in intake."""
-        from nightshift_airflow.operators.intake import tracker_for
-
         source = next((s for s in config.intake.sources if s.display_name == record.source), None)
         if source is None or source.kind == "files":
             return None

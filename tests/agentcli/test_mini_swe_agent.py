@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
+from nightshift.agents.backends import build_runner
 from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, Limits
-from nightshift.agents.runner import build_runner
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.models import Ticket
 from tests.support.stub_model import StubModel

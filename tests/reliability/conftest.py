@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from nightshift.agents.backends import build_runner
 from nightshift.agents.config import AgentConfig
-from nightshift.agents.runner import build_runner
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore
 from nightshift.generation.flow import GenerationContext, Repository

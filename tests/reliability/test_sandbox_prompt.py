@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from nightshift.agents.backends import build_runner
 from nightshift.agents.command import MAX_ARG_BYTES, CommandRunner
 from nightshift.agents.config import AgentConfig
-from nightshift.agents.runner import build_runner
 from tests.nightshift.agents.conftest import (  # noqa: F401 - fixtures
     canaries,
     make_request,

@@ -376,25 +376,6 @@ class AgentRunner(ABC):
         return result
 
 
-def build_runner(config: AgentConfig) -> AgentRunner:
-    """The runner for config.backend. Probes the sandbox first: raises SandboxUnavailable when
-    bubblewrap cannot start and the operator has not set unsandboxed."""
-    if config.backend == "command":
-        from nightshift.agents.command import CommandRunner
-
-        runner: AgentRunner = CommandRunner(config)
-    else:
-        from nightshift.agents.scripted_backend import ScriptedRunner
-
-        runner = ScriptedRunner(config)
-    runner.sandbox.check()
-    if config.unsandboxed:
-        log.warning(
-            "agent sandbox is OFF (agent.unsandboxed: true): agents run with the worker's file access"
-        )
-    return runner
-
-
 def _workspace_problem(workspace: Path) -> str | None:
     if not workspace.is_absolute():
         return f"the workspace {workspace} is not an absolute path"

@@ -263,25 +263,3 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def load_gates_config(path: Path | None) -> GatesConfig:
-    """A gates config from a file: either a whole Nightshift config (its `gates:` section is used) or a
-    file holding only the gates section. No file: the Nightshift config's section (or the defaults)."""
-    from nightshift.config import load_config  # the deployment config; gates stay importable alone
-
-    if path is None:
-        return load_config().gates
-    data = load_yaml_text(path.read_bytes(), source=str(path)) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping")
-    if "gates" in data:
-        section = data["gates"] or {}
-    elif set(data) <= set(GatesConfig.model_fields):
-        section = data
-    else:
-        section = {}  # a Nightshift config without a gates section: the defaults
-    try:
-        return GatesConfig.model_validate(section)
-    except ValidationError as exc:
-        raise ValueError(f"{path}: {exc}") from exc

@@ -8,22 +8,10 @@ from typing import Any
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.definitions.context import Context
 
-from nightshift.intake.config import SourceConfig
-from nightshift.trackers.base import Tracker
+from nightshift_airflow.hooks.trackers import tracker_for
 
 #: The manifest is the human-reviewable record of a batch; downstream DAGs may schedule on it.
 MANIFEST_ASSET = Asset("nightshift://batch-manifest", group="nightshift")
-
-
-def tracker_for(source: SourceConfig) -> Tracker:
-    """The tracker behind a source, built from its Airflow connection."""
-    if source.kind == "jira":
-        from nightshift_airflow.hooks.jira import JiraHook
-
-        return JiraHook(jira_conn_id=source.connection_id or "jira_default").get_tracker()
-    from nightshift_airflow.hooks.gitlab import GitLabHook
-
-    return GitLabHook(gitlab_conn_id=source.connection_id or "gitlab_default").get_tracker(source.projects)
 
 
 def _sources(config: Any, context: Context) -> list[Any]:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from nightshift.agents.backends import build_runner
 from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, Limits
-from nightshift.agents.runner import AgentRunner, build_runner
+from nightshift.agents.runner import AgentRunner
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.models import Ticket
 from tests.nightshift.agents.agent_helpers import CANARIES, git

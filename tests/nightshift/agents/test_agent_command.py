@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from nightshift.agents.backends import build_runner
 from nightshift.agents.command import CommandRunner, load_prompts, parse_usage
 from nightshift.agents.config import DEFAULT_PRESETS_FILE, AgentConfig, load_presets
-from nightshift.agents.runner import build_runner
 
 FAKE_CLI = r"""#!/bin/sh
 # fake-agent MODE PROMPT PROMPT_FILE RESULT_PATH

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from nightshift.agents.backends import build_runner
 from nightshift.agents.config import AgentConfig
-from nightshift.agents.runner import build_runner
 from nightshift.agents.sandbox import SandboxUnavailable
 from nightshift.agents.scripted_backend import ScriptedRunner
 from tests.nightshift.agents.agent_helpers import marked_processes

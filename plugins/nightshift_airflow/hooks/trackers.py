@@ -1,0 +1,18 @@
+"""The tracker behind an intake source, built from its Airflow connection: the hooks' job, shared by
+intake (collect, validate) and generation (comments, follow-ups) so neither imports the other."""
+
+from __future__ import annotations
+
+from nightshift.intake.config import SourceConfig
+from nightshift.trackers.base import Tracker
+
+
+def tracker_for(source: SourceConfig) -> Tracker:
+    """The tracker behind a source, built from its Airflow connection."""
+    if source.kind == "jira":
+        from nightshift_airflow.hooks.jira import JiraHook
+
+        return JiraHook(jira_conn_id=source.connection_id or "jira_default").get_tracker()
+    from nightshift_airflow.hooks.gitlab import GitLabHook
+
+    return GitLabHook(gitlab_conn_id=source.connection_id or "gitlab_default").get_tracker(source.projects)
