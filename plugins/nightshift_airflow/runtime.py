@@ -15,11 +15,11 @@ from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore, BatchArtifacts
 from nightshift.config import NightshiftConfig, cached_config
 from nightshift.forge.git import GitAuth
+from nightshift.generation.batch import read_manifest
 from nightshift.generation.flow import GenerationContext, Repository
 from nightshift.generation.state import BatchState
 from nightshift.intake.records import IntakeRecord
-from nightshift.manifest import parse_manifest
-from nightshift.models import BatchManifest, ManifestTicket, check_ticket_id
+from nightshift.models import ManifestTicket, check_ticket_id
 from nightshift.trackers.base import Tracker
 from nightshift_airflow.batch import batch_id_from_context
 
@@ -29,20 +29,16 @@ def batch_artifacts(context: Context, config: NightshiftConfig | None = None) ->
     return ArtifactStore(config.artifacts_url).batch(batch_id_from_context(context))
 
 
-def read_manifest(artifacts: BatchArtifacts) -> BatchManifest:
-    text = artifacts.read_text("manifest.yaml")
-    if text is None:
-        raise RuntimeError(
-            f"batch {artifacts.batch_id}: no manifest.yaml at {artifacts.url}; run intake first"
-        )
-    return parse_manifest(text, source=f"{artifacts.url}/manifest.yaml")
-
-
 def read_record(artifacts: BatchArtifacts, ticket_id: str) -> IntakeRecord:
     record = artifacts.read_model(f"tickets/{check_ticket_id(ticket_id)}/ticket.json", IntakeRecord)
     if record is None:
         raise RuntimeError(f"batch {artifacts.batch_id}: ticket {ticket_id} has no intake record")
     return record
+
+
+def workspaces(config: NightshiftConfig) -> WorkspaceManager:
+    """The worker's workspace manager (one per root, so its locks are shared within the process)."""
+    return _workspaces(str(Path(config.workdir) / "workspaces"), config.agent.min_free_disk_mb)
 
 
 @lru_cache(maxsize=8)
@@ -96,7 +92,7 @@ def generation_context(context: Context) -> GenerationContext:
         manifest=manifest,
         state=BatchState(artifacts),
         runner=runner,
-        workspaces=_workspaces(str(Path(config.workdir) / "workspaces"), agent.min_free_disk_mb),
+        workspaces=workspaces(config),
         record=lambda ticket_id: read_record(artifacts, ticket_id),
         repository=repository,
         forge=lambda repo: gitlab.get_forge(repo.path),

@@ -11,99 +11,49 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.definitions.context import Context
 
-from nightshift.manifest import dump_manifest
-from nightshift.models import BatchStatus, TicketState, transition_batch
-
 
 class StartGenerationOperator(BaseOperator):
-    """Marks the manifest running and returns the ticket ids to map over (in the manifest's sequence)."""
+    """Marks the manifest running and returns the ticket ids to map over (in the manifest's sequence);
+    the rules live in nightshift.generation.batch.start_batch."""
 
     ui_color = "#dde8ff"
 
     def execute(self, context: Context) -> list[str]:
-        from nightshift_airflow.runtime import batch_artifacts, read_manifest
+        from nightshift.generation.batch import start_batch
+        from nightshift_airflow.runtime import batch_artifacts
 
-        artifacts = batch_artifacts(context)
-        manifest = read_manifest(artifacts)
-        wanted = [t for t in (context["params"].get("ticket_ids") or []) if t]
-        unknown = sorted(set(wanted) - set(manifest.ticket_ids))
-        if unknown:
-            raise ValueError(f"ticket_ids param: not in batch {manifest.batch_id}: {', '.join(unknown)}")
-        if manifest.status == BatchStatus.PENDING:
-            manifest.status = transition_batch(manifest.status, BatchStatus.RUNNING)
-            artifacts.write_text("manifest.yaml", dump_manifest(manifest))
-        ids = [t for t in manifest.ticket_ids if not wanted or t in wanted]
-        if wanted:
-            self._carry_over_unselected(artifacts, manifest, set(ids), bool(context["params"].get("dry_run")))
-        self.log.info("batch %s: %d ticket(s) in sequence: %s", manifest.batch_id, len(ids), ", ".join(ids))
-        return ids
-
-
-    @staticmethod
-    def _carry_over_unselected(artifacts: Any, manifest: Any, selected: set[str], dry_run: bool) -> None:
-        """Tickets left out by the ticket_ids param go to the next batch; their dependents here skip."""
-        from nightshift.generation.state import BatchState, TicketOutcome
-
-        state = BatchState(artifacts)
-        for ticket_id in manifest.ticket_ids:
-            if ticket_id not in selected:
-                state.save_outcome(TicketOutcome(ticket_id=ticket_id, batch_id=manifest.batch_id,
-                                                 state=TicketState.CARRIED_OVER, dry_run=dry_run,
-                                                 reason="not selected for this run (ticket_ids param)"))
+        params = context.get("params") or {}
+        started = start_batch(
+            batch_artifacts(context), params.get("ticket_ids") or [], dry_run=bool(params.get("dry_run"))
+        )
+        self.log.info(
+            "batch %s: %d ticket(s) in sequence: %s",
+            started.batch_id,
+            len(started.ticket_ids),
+            ", ".join(started.ticket_ids),
+        )
+        return started.ticket_ids
 
 
 class FinishGenerationOperator(BaseOperator):
     """After every ticket: unfinished tickets get an outcome, the manifest completes or aborts,
-    and the batch's worktrees are removed."""
+    and the batch's worktrees are removed (nightshift.generation.batch.finish_batch)."""
 
     ui_color = "#dde8ff"
 
     def execute(self, context: Context) -> dict[str, Any]:
         from nightshift.config import cached_config
-        from nightshift.generation.state import BatchState, TicketOutcome
-        from nightshift_airflow.runtime import batch_artifacts, read_manifest
+        from nightshift.generation.batch import finish_batch
+        from nightshift_airflow.runtime import batch_artifacts, workspaces
 
-        artifacts = batch_artifacts(context)
-        manifest = read_manifest(artifacts)
-        state = BatchState(artifacts)
-        aborted = state.aborted()
-        for ticket_id in manifest.ticket_ids:
-            if state.outcome(ticket_id) is None:
-                outcome = TicketOutcome(
-                    ticket_id=ticket_id,
-                    batch_id=manifest.batch_id,
-                    state=TicketState.CARRIED_OVER if aborted else TicketState.FAILED,
-                    reason="batch aborted after more than 3 rate limits"
-                    if aborted
-                    else "its task ended without an outcome (see the Airflow task log)",
-                    dry_run=bool(context["params"].get("dry_run")),
-                )
-                state.save_outcome(outcome)
-        target = BatchStatus.ABORTED if aborted else BatchStatus.COMPLETED
-        if manifest.status == BatchStatus.PENDING:
-            manifest.status = BatchStatus.RUNNING
-        manifest.status = (
-            transition_batch(manifest.status, target)
-            if manifest.status != BatchStatus.REVIEWED
-            else manifest.status
+        config = cached_config()
+        finished = finish_batch(
+            batch_artifacts(context, config),
+            workspaces(config),
+            dry_run=bool((context.get("params") or {}).get("dry_run")),
         )
-        artifacts.write_text("manifest.yaml", dump_manifest(manifest))
-        self._cleanup(cached_config(), manifest.batch_id)
-        counts: dict[str, int] = {}
-        for outcome in state.outcomes(manifest.ticket_ids).values():
-            counts[outcome.state.value] = counts.get(outcome.state.value, 0) + 1
-        self.log.info("batch %s %s: %s", manifest.batch_id, manifest.status.value, counts)
-        return {"status": manifest.status.value, "counts": counts}
-
-    @staticmethod
-    def _cleanup(config: Any, batch_id: str) -> None:
-        from pathlib import Path
-
-        from nightshift_airflow.runtime import _workspaces
-
-        _workspaces(str(Path(config.workdir) / "workspaces"), config.agent.min_free_disk_mb).cleanup_batch(
-            batch_id
-        )
+        self.log.info("batch %s %s: %s", finished.batch_id, finished.status.value, finished.counts)
+        return {"status": finished.status.value, "counts": finished.counts}
 
 
 class ReviewQueueOperator(BaseOperator):
