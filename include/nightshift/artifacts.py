@@ -39,6 +39,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """`write_bytes_atomic` for UTF-8 text."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
 class ArtifactPathError(ValueError):
     """A record name that would leave the batch folder."""
 

@@ -206,8 +206,9 @@ class StandinServer:
                     return
                 if fault is not None and fault.kind == "status":
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                    response = Response(status=fault.status, body={"message": f"injected {fault.status}"},
-                                        headers=headers)
+                    response = Response(
+                        status=fault.status, body={"message": f"injected {fault.status}"}, headers=headers
+                    )
                 else:
                     response = server._safe_dispatch(request)
                     if fault is not None and fault.kind == "drop_after":
@@ -222,8 +223,11 @@ class StandinServer:
 
             def _send(self, response: Response) -> None:
                 if response.content_type == "application/json":
-                    payload = b"" if response.body is None and response.status == 204 else json.dumps(
-                        response.body, default=str).encode()
+                    payload = (
+                        b""
+                        if response.body is None and response.status == 204
+                        else json.dumps(response.body, default=str).encode()
+                    )
                 elif isinstance(response.body, str):
                     payload = response.body.encode()
                 else:
@@ -246,7 +250,9 @@ class StandinServer:
         httpd = self._httpd
         self._thread = threading.Thread(
             # A short poll interval makes stop() return in ~50 ms instead of ~0.5 s.
-            target=lambda: httpd.serve_forever(poll_interval=0.05), name=f"{self.name}-standin", daemon=True
+            target=lambda: httpd.serve_forever(poll_interval=0.05),
+            name=f"{self.name}-standin",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -278,8 +284,9 @@ class StandinServer:
     def _record(self, request: Request, status: int) -> None:
         with self.lock:
             self.journal.append(
-                JournalEntry(request.method, request.raw_path, status, request.body, time.time(),
-                             dict(request.headers))
+                JournalEntry(
+                    request.method, request.raw_path, status, request.body, time.time(), dict(request.headers)
+                )
             )
 
 

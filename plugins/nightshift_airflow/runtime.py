@@ -8,6 +8,7 @@ from pathlib import Path
 
 from airflow.sdk.definitions.context import Context
 
+from nightshift import layout
 from nightshift.agents.backends import build_runner
 from nightshift.agents.contract import Limits
 from nightshift.agents.runner import AgentRunner
@@ -19,7 +20,7 @@ from nightshift.generation.batch import read_manifest
 from nightshift.generation.flow import GenerationContext, Repository
 from nightshift.generation.state import BatchState
 from nightshift.intake.records import IntakeRecord
-from nightshift.models import ManifestTicket, check_ticket_id
+from nightshift.models import ManifestTicket
 from nightshift.trackers.base import Tracker
 from nightshift_airflow.batch import batch_id_from_context
 
@@ -30,7 +31,7 @@ def batch_artifacts(context: Context, config: NightshiftConfig | None = None) ->
 
 
 def read_record(artifacts: BatchArtifacts, ticket_id: str) -> IntakeRecord:
-    record = artifacts.read_model(f"tickets/{check_ticket_id(ticket_id)}/ticket.json", IntakeRecord)
+    record = artifacts.read_model(layout.ticket_record(ticket_id), IntakeRecord)
     if record is None:
         raise RuntimeError(f"batch {artifacts.batch_id}: ticket {ticket_id} has no intake record")
     return record

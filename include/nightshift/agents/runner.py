@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import subprocess
-import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -46,6 +45,7 @@ from nightshift.agents.sandbox import (
     git_mounts,
     safe_read,
 )
+from nightshift.artifacts import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class AgentRunner(ABC):
         if claimed.is_absolute() and run_dir.is_relative_to(claimed.resolve()):
             raise ValueError(f"run_dir {run_dir} is inside the workspace: the agent could rewrite evidence")
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write(run_dir / "request.json", request.model_dump_json(indent=2))
+        write_text_atomic(run_dir / "request.json", request.model_dump_json(indent=2))
 
         timeout: float = min(self.config.timeout_seconds, request.limits.timeout_seconds)
         if deadline_monotonic is not None:
@@ -206,7 +206,7 @@ class AgentRunner(ABC):
         except PrepareError as exc:
             return self._finish_without_run(run_dir, redactor, CheckpointResult.failed(checkpoint, str(exc)))
         for name, text in invocation.evidence.items():
-            _write(run_dir / name, redactor.text(text))
+            write_text_atomic(run_dir / name, redactor.text(text))
 
         env = self._agent_env(ctx, invocation)
         try:
@@ -278,15 +278,15 @@ class AgentRunner(ABC):
         elif outcome.error:
             result = CheckpointResult.failed(checkpoint, f"the agent could not start: {outcome.error}")
         if result.status == "failed" and raw is not None and "result" in result.reason:
-            _write(run_dir / "result.raw.txt", redactor.bytes(raw[:MAX_RESULT_BYTES]))
+            write_text_atomic(run_dir / "result.raw.txt", redactor.bytes(raw[:MAX_RESULT_BYTES]))
         result = result.model_copy(update={"duration_seconds": round(time.monotonic() - started, 3)})
         result = CheckpointResult.model_validate(redactor.value(result.model_dump(mode="json")))
 
-        _write(run_dir / "stdout.txt", redactor.bytes(outcome.stdout))
-        _write(run_dir / "stderr.txt", redactor.bytes(outcome.stderr))
-        _write(run_dir / "result.json", result.model_dump_json(indent=2))
-        _write(run_dir / "usage.json", result.usage.model_dump_json(indent=2))
-        _write(
+        write_text_atomic(run_dir / "stdout.txt", redactor.bytes(outcome.stdout))
+        write_text_atomic(run_dir / "stderr.txt", redactor.bytes(outcome.stderr))
+        write_text_atomic(run_dir / "result.json", result.model_dump_json(indent=2))
+        write_text_atomic(run_dir / "usage.json", result.usage.model_dump_json(indent=2))
+        write_text_atomic(
             run_dir / "run.json",
             json.dumps(
                 redactor.value(
@@ -364,9 +364,9 @@ class AgentRunner(ABC):
         self, run_dir: Path, redactor: Redactor, result: CheckpointResult
     ) -> CheckpointResult:
         result = CheckpointResult.model_validate(redactor.value(result.model_dump(mode="json")))
-        _write(run_dir / "result.json", result.model_dump_json(indent=2))
-        _write(run_dir / "usage.json", result.usage.model_dump_json(indent=2))
-        _write(
+        write_text_atomic(run_dir / "result.json", result.model_dump_json(indent=2))
+        write_text_atomic(run_dir / "usage.json", result.usage.model_dump_json(indent=2))
+        write_text_atomic(
             run_dir / "run.json",
             json.dumps(
                 {"backend": self.backend, "ran": False, "status": result.status, "reason": result.reason},
@@ -421,16 +421,3 @@ def _reset_dir(path: Path) -> None:
     elif path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
-
-
-def _write(path: Path, text: str) -> None:
-    """Atomic write, so a reader (or a retried task) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

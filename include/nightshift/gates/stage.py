@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from nightshift import layout
 from nightshift.agents.contract import Checkpoint, ImplementResult, PlanResult
 from nightshift.forge.gate_publish import GateLinks, GatePublication, StatusState, render_note, status_state
 from nightshift.forge.git import run_git
@@ -30,7 +31,7 @@ from nightshift.gates.report import CheckResult, Flag, GateReport, load_report
 from nightshift.generation.flow import Decision, Repository, Workspaces
 from nightshift.generation.state import BatchState, PushRecord, TicketOutcome
 from nightshift.intake.records import IntakeRecord
-from nightshift.models import BatchManifest, ManifestTicket, Ticket, TicketState, check_ticket_id
+from nightshift.models import BatchManifest, ManifestTicket, Ticket, TicketState
 from nightshift.review.links import review_page_url
 from nightshift.trackers.base import Tracker, marker_key
 
@@ -146,16 +147,8 @@ class GateContext:
         return f"{self.batch_id}-gates"
 
 
-def _report_path(ticket_id: str) -> str:
-    return f"tickets/{check_ticket_id(ticket_id)}/gates.json"
-
-
-def _pipeline_path(ticket_id: str) -> str:
-    return f"tickets/{check_ticket_id(ticket_id)}/gates-pipeline.json"
-
-
 def load_gate_report(state: BatchState, ticket_id: str) -> GateReport | None:
-    text = state.artifacts.read_text(_report_path(ticket_id))
+    text = state.artifacts.read_text(layout.gate_report(ticket_id))
     return None if text is None else load_report(text)
 
 
@@ -228,11 +221,11 @@ def pipeline_check(event: dict[str, Any], timeout_minutes: float) -> CheckResult
 
 
 def save_pipeline(ctx: GateContext, ticket_id: str, result: CheckResult) -> None:
-    ctx.state.artifacts.write_model(_pipeline_path(ticket_id), result)
+    ctx.state.artifacts.write_model(layout.gate_pipeline(ticket_id), result)
 
 
 def saved_pipeline(ctx: GateContext, ticket_id: str) -> CheckResult | None:
-    return ctx.state.artifacts.read_model(_pipeline_path(ticket_id), CheckResult)
+    return ctx.state.artifacts.read_model(layout.gate_pipeline(ticket_id), CheckResult)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -282,7 +275,7 @@ def check_ticket(ctx: GateContext, ticket_id: str) -> Decision:
             "merge_request_url": outcome.merge_request_url,
         }
     )
-    ctx.state.artifacts.write_model(_report_path(ticket_id), report)
+    ctx.state.artifacts.write_model(layout.gate_report(ticket_id), report)
     return Decision(
         action="continue",
         reason=(
@@ -323,7 +316,9 @@ def publish_ticket(ctx: GateContext, ticket_id: str) -> Decision:
     outcome, _ = found
     report = load_gate_report(ctx.state, ticket_id)
     if report is None:
-        raise RuntimeError(f"{ticket_id}: no gate report ({_report_path(ticket_id)}); run the check first")
+        raise RuntimeError(
+            f"{ticket_id}: no gate report ({layout.gate_report(ticket_id)}); run the check first"
+        )
     if ctx.dry_run or ctx.forge is None or outcome.merge_request_iid is None:
         return Decision(action="continue", reason=f"{ticket_id}: report kept, nothing published (dry run)")
     where = links(ctx, ticket_id)

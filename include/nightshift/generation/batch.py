@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from nightshift import layout
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import BatchArtifacts
 from nightshift.generation.state import BatchState, TicketOutcome
@@ -44,12 +45,12 @@ class BatchFinish(BaseModel):
 
 def read_manifest(artifacts: BatchArtifacts) -> BatchManifest:
     """The batch's manifest; a clear error when intake has not written one."""
-    text = artifacts.read_text("manifest.yaml")
+    text = artifacts.read_text(layout.MANIFEST)
     if text is None:
         raise RuntimeError(
             f"batch {artifacts.batch_id}: no manifest.yaml at {artifacts.url}; run intake first"
         )
-    return parse_manifest(text, source=f"{artifacts.url}/manifest.yaml")
+    return parse_manifest(text, source=f"{artifacts.url}/{layout.MANIFEST}")
 
 
 def start_batch(
@@ -65,7 +66,7 @@ def start_batch(
         raise ValueError(f"ticket_ids param: not in batch {manifest.batch_id}: {', '.join(unknown)}")
     if manifest.status == BatchStatus.PENDING:
         manifest.status = transition_batch(manifest.status, BatchStatus.RUNNING)
-        artifacts.write_text("manifest.yaml", dump_manifest(manifest))
+        artifacts.write_text(layout.MANIFEST, dump_manifest(manifest))
     ids = [ticket_id for ticket_id in manifest.ticket_ids if not wanted or ticket_id in wanted]
     if wanted:
         state = BatchState(artifacts)
@@ -108,7 +109,7 @@ def finish_batch(
         manifest.status = transition_batch(
             manifest.status, BatchStatus.ABORTED if aborted else BatchStatus.COMPLETED
         )
-    artifacts.write_text("manifest.yaml", dump_manifest(manifest))
+    artifacts.write_text(layout.MANIFEST, dump_manifest(manifest))
     removed = workspaces.cleanup_batch(manifest.batch_id) if workspaces is not None else 0
     counts: dict[str, int] = {}
     for outcome in state.outcomes(manifest.ticket_ids).values():

@@ -3,19 +3,7 @@
 Parallel tasks never read-modify-write a shared file: each event is one record named by what makes
 it unique, and "paused until", "aborted" and a ticket's outcome are derived by reading or listing.
 
-Layout inside the batch folder:
-
-    manifest.yaml                          the batch manifest (status updated by single tasks only)
-    tickets/<ID>/ticket.json               what intake collected (IntakeRecord)
-    tickets/<ID>/started.json              first start of the ticket: its timeout_per_ticket deadline
-    tickets/<ID>/checkpoints/<C>.json      a completed checkpoint's result (resume point)
-    tickets/<ID>/runs/<C>-try<N>/          request, transcript and result evidence of one agent run
-    tickets/<ID>/push.json                 the commit made for agent/<ID>, recorded before the push;
-                                           `pushed` turns true once the forge has it
-    tickets/<ID>/branch.json               who owns agent/<ID> on the forge, decided before C0
-    tickets/<ID>/outcome.json              the ticket's final state in this batch (TicketOutcome)
-    ratelimits/<ID>-<C>-<K>.json           one record per rate-limit event
-    escalations/<ID>.json                  the escalation queue entry, with C0/C1 context
+Layout inside the batch folder: nightshift.layout.
 
 A dry run (no push, merge request or tracker write) keeps its checkpoint results and start under
 `<name>.dry-run.json`, writes no push or branch record, and marks its outcomes `dry_run`: a real run
@@ -28,9 +16,10 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from nightshift import layout
 from nightshift.agents.contract import Checkpoint, CheckpointResult
 from nightshift.artifacts import BatchArtifacts, M
-from nightshift.models import TicketState, check_ticket_id
+from nightshift.models import TicketState
 
 #: Rate limits a batch survives; the next one aborts it ("If > 3 rate limits, abort batch").
 MAX_RATE_LIMITS = 3
@@ -123,7 +112,7 @@ class BatchState:
 
     @staticmethod
     def _tdir(ticket_id: str) -> str:
-        return f"tickets/{check_ticket_id(ticket_id)}"
+        return layout.ticket_dir(ticket_id)
 
     # -- ticket timing ---------------------------------------------------------------------------
     def start_ticket(
@@ -212,7 +201,7 @@ class BatchState:
             hit_at=now,
             reset_at=max(now, min(limits)),
         )
-        self.artifacts.write_model(f"ratelimits/{ticket_id}-{checkpoint.value}-{index}.json", event)
+        self.artifacts.write_model(f"{layout.RATE_LIMITS}/{ticket_id}-{checkpoint.value}-{index}.json", event)
         return event
 
     def paused_until(self, now: dt.datetime | None = None) -> dt.datetime | None:
@@ -269,7 +258,7 @@ class BatchState:
     # -- outcomes and escalations ---------------------------------------------------------------------------
     def outcome(self, ticket_id: str) -> TicketOutcome | None:
         """The ticket's outcome; a real run does not see a dry run's."""
-        found = self.artifacts.read_model(f"{self._tdir(ticket_id)}/outcome.json", TicketOutcome)
+        found = self.artifacts.read_model(layout.outcome_record(ticket_id), TicketOutcome)
         if found is not None and found.dry_run and self.dry_run is False:
             return None
         return found
@@ -277,17 +266,17 @@ class BatchState:
     def save_outcome(self, outcome: TicketOutcome) -> TicketOutcome:
         """Write the outcome once: a retried task that finds one keeps the first (it is final). A real
         outcome replaces a dry run's."""
-        existing = self.artifacts.read_model(f"{self._tdir(outcome.ticket_id)}/outcome.json", TicketOutcome)
+        existing = self.artifacts.read_model(layout.outcome_record(outcome.ticket_id), TicketOutcome)
         if existing is not None and not (existing.dry_run and not outcome.dry_run):
             return existing
-        self.artifacts.write_model(f"{self._tdir(outcome.ticket_id)}/outcome.json", outcome)
+        self.artifacts.write_model(layout.outcome_record(outcome.ticket_id), outcome)
         return outcome
 
     def outcomes(self, ticket_ids: list[str]) -> dict[str, TicketOutcome]:
         return {t: o for t in ticket_ids if (o := self.outcome(t)) is not None}
 
     def save_escalation(self, escalation: Escalation) -> None:
-        self.artifacts.write_model(f"escalations/{check_ticket_id(escalation.ticket_id)}.json", escalation)
+        self.artifacts.write_model(layout.escalation_record(escalation.ticket_id), escalation)
 
     def escalations(self) -> list[Escalation]:
         return self._records("escalations", Escalation)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nightshift import layout
 from nightshift.artifacts import ArtifactStore, BatchArtifacts, M
 from nightshift.gates.report import GateReport, load_report
 from nightshift.generation.state import BatchState, Escalation, TicketOutcome
@@ -21,9 +22,7 @@ from nightshift.intake.records import (
     ValidatedTickets,
 )
 from nightshift.manifest import parse_manifest
-from nightshift.models import BatchManifest, ManifestTicket, check_ticket_id
-
-GATE_REPORT = "tickets/{ticket_id}/gates.json"
+from nightshift.models import BatchManifest, ManifestTicket
 
 
 class EscalationAnswer(BaseModel):
@@ -90,14 +89,14 @@ def _optional(artifacts: BatchArtifacts, relpath: str, model_type: type[M]) -> M
 
 def read_gate_report(artifacts: BatchArtifacts, ticket_id: str) -> GateReport | None:
     """The ticket's gate report, or None when the gates have not written one."""
-    text = artifacts.read_text(GATE_REPORT.format(ticket_id=check_ticket_id(ticket_id)))
+    text = artifacts.read_text(layout.gate_report(ticket_id))
     return None if text is None else load_report(text)
 
 
 def load_batch_view(store: ArtifactStore, batch_id: str, *, with_answers: bool = True) -> BatchView:
     """Read a batch; raises FileNotFoundError naming the batch when it has no manifest."""
     artifacts = store.batch(batch_id)
-    text = artifacts.read_text("manifest.yaml")
+    text = artifacts.read_text(layout.MANIFEST)
     if text is None:
         raise FileNotFoundError(f"batch {batch_id}: no manifest.yaml at {artifacts.url}")
     manifest = parse_manifest(text, source=f"{artifacts.url}/manifest.yaml")

@@ -21,12 +21,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from nightshift import layout
 from nightshift.artifacts import ArtifactStore, BatchArtifacts
 from nightshift.models import TicketState
 from nightshift.review.batch_view import BatchView
 
-METRICS_RECORD = "review/metrics.json"
-QUEUE_RECORD = "review/queue.json"
+METRICS_RECORD = layout.REVIEW_METRICS
+QUEUE_RECORD = layout.REVIEW_QUEUE
 
 
 class Target(BaseModel):

@@ -11,6 +11,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict
 
+from nightshift import layout
 from nightshift.artifacts import ArtifactStore
 from nightshift.review.batch_view import load_batch_view
 from nightshift.review.dashboard import render_dashboard
@@ -19,7 +20,7 @@ from nightshift.review.metrics import BatchMetrics, WeekTrend, record_queue_time
 from nightshift.review.queue import QueueItem, build_queue
 from nightshift.review.status import Refresh, refresh_batch, refresh_pending_batches
 
-DASHBOARD = "review/dashboard.txt"
+DASHBOARD = layout.REVIEW_DASHBOARD
 
 
 class MorningReview(BaseModel):

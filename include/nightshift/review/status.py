@@ -13,6 +13,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from nightshift import layout
 from nightshift.artifacts import ArtifactStore
 from nightshift.manifest import dump_manifest
 from nightshift.models import BatchStatus, transition_batch
@@ -81,7 +82,7 @@ def refresh_batch(
     )
     if reviewed:
         view.manifest.status = transition_batch(view.manifest.status, BatchStatus.REVIEWED)
-        artifacts.write_text("manifest.yaml", dump_manifest(view.manifest))
+        artifacts.write_text(layout.MANIFEST, dump_manifest(view.manifest))
         metrics.status = BatchStatus.REVIEWED.value
     save_metrics(artifacts, metrics)
     return Refresh(

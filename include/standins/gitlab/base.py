@@ -9,7 +9,22 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from standins.git_http import BareRepositories
-from standins.gitlab.state import Grant, Issue, IssueLink, MergeRequest, Project, QuickAction, User, int_arg
+from standins.gitlab.state import (
+    DEFAULT_LABEL_COLOR,
+    Grant,
+    Issue,
+    IssueLink,
+    Label,
+    MergeRequest,
+    Pipeline,
+    Project,
+    QuickAction,
+    User,
+    as_list,
+    int_arg,
+    merge_labels,
+    parse_time,
+)
 from standins.http import HttpError, Request, Response, StandinServer
 
 
@@ -123,3 +138,99 @@ class GitLabBase(StandinServer):
             order_by, lambda x: (x.created_at, x.id)
         )
         return sorted(items, key=key, reverse=(request.arg("sort", "desc") != "asc"))
+
+    @staticmethod
+    def _label_filter(labels: list[str], wanted: str | None) -> bool:
+        if not wanted:
+            return True
+        if wanted == "None":
+            return not labels
+        if wanted == "Any":
+            return bool(labels)
+        return all(name in labels for name in as_list(wanted))
+
+    def _updated_labels(self, proj: Project, current: list[str], params: dict[str, Any]) -> list[str]:
+        labels = as_list(params["labels"]) if "labels" in params else list(current)
+        labels = merge_labels(labels, as_list(params.get("add_labels")), as_list(params.get("remove_labels")))
+        self._ensure_project_labels(proj, labels)
+        return labels
+
+    def _ensure_project_labels(self, proj: Project, names: list[str]) -> None:
+        """GitLab creates a project label on first use in an issue or MR."""
+        for name in names:
+            if name not in proj.labels:
+                proj.labels[name] = Label(next(self._ids), name, DEFAULT_LABEL_COLOR, None)
+
+    def _references(self, proj: Project, iid: int, sigil: str) -> dict[str, str]:
+        return {"short": f"{sigil}{iid}", "relative": f"{sigil}{iid}", "full": f"{proj.path}{sigil}{iid}"}
+
+    def _time_stats(self) -> dict[str, Any]:
+        return {
+            "time_estimate": 0,
+            "total_time_spent": 0,
+            "human_time_estimate": None,
+            "human_total_time_spent": None,
+        }
+
+    def _mr_sha(self, proj: Project, mr: MergeRequest, heads: dict[str, str] | None) -> str | None:
+        if mr.frozen_sha is not None or mr.state != "opened":
+            return mr.frozen_sha
+        heads = self.repos.heads(proj.path) if heads is None else heads
+        return heads.get(mr.source_branch)
+
+    def _pipeline_json(self, p: Pipeline, *, full: bool = False) -> dict[str, Any]:
+        proj = self._projects[p.project_id]
+        web = f"{self.base_url}/{proj.path}/-/pipelines/{p.id}"
+        data: dict[str, Any] = {
+            "id": p.id,
+            "iid": p.iid,
+            "project_id": p.project_id,
+            "sha": p.sha,
+            "ref": p.ref,
+            "status": p.status,
+            "source": p.source,
+            "created_at": p.created_at,
+            "updated_at": p.updated_at,
+            "web_url": web,
+        }
+        if full:
+            duration = None
+            if p.started_at and p.finished_at:
+                duration = int((parse_time(p.finished_at) - parse_time(p.started_at)).total_seconds())
+            data.update(
+                {
+                    "before_sha": "0" * 40,
+                    "tag": False,
+                    "yaml_errors": None,
+                    "user": self._user_json(p.user),
+                    "started_at": p.started_at,
+                    "finished_at": p.finished_at,
+                    "committed_at": None,
+                    "duration": duration,
+                    "queued_duration": None,
+                    "coverage": None,
+                    "archived": False,
+                    "name": None,
+                    "detailed_status": {
+                        "icon": f"status_{p.status}",
+                        "text": p.status,
+                        "label": p.status,
+                        "group": p.status,
+                        "tooltip": p.status,
+                        "has_details": True,
+                        "details_path": urlsplit(web).path,
+                        "illustration": None,
+                        "favicon": f"/assets/ci_favicons/favicon_status_{p.status}.png",
+                    },
+                }
+            )
+        return data
+
+    # --- provided by MergeRequestRoutes, used by quick actions and the web pages --------------------------
+    def merge(self, project: str, mr_iid: int, username: str | None = None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _mr_json(
+        self, proj: Project, mr: MergeRequest, heads: dict[str, str] | None = None, *, full: bool = True
+    ) -> dict[str, Any]:
+        raise NotImplementedError

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from standins.gitlab.base import GitLabBase
-from standins.gitlab.state import PIPELINE_STATUSES, CommitStatus, Pipeline, int_arg, now_text, parse_time
+from standins.gitlab.state import PIPELINE_STATUSES, CommitStatus, Pipeline, int_arg, now_text
 from standins.http import HttpError, Request, Response
 
 
@@ -69,54 +68,6 @@ class CiRoutes(GitLabBase):
             return handler(request)
 
         return advance_then_answer
-
-    def _pipeline_json(self, p: Pipeline, *, full: bool = False) -> dict[str, Any]:
-        proj = self._projects[p.project_id]
-        web = f"{self.base_url}/{proj.path}/-/pipelines/{p.id}"
-        data: dict[str, Any] = {
-            "id": p.id,
-            "iid": p.iid,
-            "project_id": p.project_id,
-            "sha": p.sha,
-            "ref": p.ref,
-            "status": p.status,
-            "source": p.source,
-            "created_at": p.created_at,
-            "updated_at": p.updated_at,
-            "web_url": web,
-        }
-        if full:
-            duration = None
-            if p.started_at and p.finished_at:
-                duration = int((parse_time(p.finished_at) - parse_time(p.started_at)).total_seconds())
-            data.update(
-                {
-                    "before_sha": "0" * 40,
-                    "tag": False,
-                    "yaml_errors": None,
-                    "user": self._user_json(p.user),
-                    "started_at": p.started_at,
-                    "finished_at": p.finished_at,
-                    "committed_at": None,
-                    "duration": duration,
-                    "queued_duration": None,
-                    "coverage": None,
-                    "archived": False,
-                    "name": None,
-                    "detailed_status": {
-                        "icon": f"status_{p.status}",
-                        "text": p.status,
-                        "label": p.status,
-                        "group": p.status,
-                        "tooltip": p.status,
-                        "has_details": True,
-                        "details_path": urlsplit(web).path,
-                        "illustration": None,
-                        "favicon": f"/assets/ci_favicons/favicon_status_{p.status}.png",
-                    },
-                }
-            )
-        return data
 
     def _list_pipelines(self, request: Request) -> Response:
         proj = self._project(request)

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from standins.gitlab.base import GitLabBase
-from standins.gitlab.state import DEFAULT_LABEL_COLOR, Label, Project, as_list, merge_labels
+from standins.gitlab.state import Label, Project
 from standins.http import HttpError, Request, Response
 
 
@@ -51,25 +51,3 @@ class LabelRoutes(GitLabBase):
         label = Label(next(self._ids), name, color, params.get("description"))
         proj.labels[name] = label
         return Response(201, self._label_json(proj, label))
-
-    @staticmethod
-    def _label_filter(labels: list[str], wanted: str | None) -> bool:
-        if not wanted:
-            return True
-        if wanted == "None":
-            return not labels
-        if wanted == "Any":
-            return bool(labels)
-        return all(name in labels for name in as_list(wanted))
-
-    def _updated_labels(self, proj: Project, current: list[str], params: dict[str, Any]) -> list[str]:
-        labels = as_list(params["labels"]) if "labels" in params else list(current)
-        labels = merge_labels(labels, as_list(params.get("add_labels")), as_list(params.get("remove_labels")))
-        self._ensure_project_labels(proj, labels)
-        return labels
-
-    def _ensure_project_labels(self, proj: Project, names: list[str]) -> None:
-        """GitLab creates a project label on first use in an issue or MR."""
-        for name in names:
-            if name not in proj.labels:
-                proj.labels[name] = Label(next(self._ids), name, DEFAULT_LABEL_COLOR, None)

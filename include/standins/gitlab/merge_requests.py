@@ -42,23 +42,6 @@ class MergeRequestRoutes(GitLabBase):
             proj = self._project_by_path(project)
             return [self._mr_json(proj, mr) for mr in proj.merge_requests.values()]
 
-    def _references(self, proj: Project, iid: int, sigil: str) -> dict[str, str]:
-        return {"short": f"{sigil}{iid}", "relative": f"{sigil}{iid}", "full": f"{proj.path}{sigil}{iid}"}
-
-    def _time_stats(self) -> dict[str, Any]:
-        return {
-            "time_estimate": 0,
-            "total_time_spent": 0,
-            "human_time_estimate": None,
-            "human_total_time_spent": None,
-        }
-
-    def _mr_sha(self, proj: Project, mr: MergeRequest, heads: dict[str, str] | None) -> str | None:
-        if mr.frozen_sha is not None or mr.state != "opened":
-            return mr.frozen_sha
-        heads = self.repos.heads(proj.path) if heads is None else heads
-        return heads.get(mr.source_branch)
-
     def _mr_json(
         self, proj: Project, mr: MergeRequest, heads: dict[str, str] | None = None, *, full: bool = True
     ) -> dict[str, Any]:

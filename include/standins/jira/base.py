@@ -348,3 +348,48 @@ class JiraBase(StandinServer):
         if issue is None:
             raise HttpError(404, error_body("Issue does not exist or you do not have permission to see it."))
         return issue
+
+    @staticmethod
+    def _int_arg(value: Any, default: int, name: str) -> int:
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise HttpError(
+                400, error_body(f"The value of '{name}' must be a number, not '{value}'.")
+            ) from None
+
+    def add_comment(self, key: str, body: str | dict[str, Any], author: str | None = None) -> str:
+        with self.lock:
+            issue = self.issues[key]
+            when = self._tick()
+            comment = Comment(
+                self._next_comment_id,
+                self._body_in(body, "comment"),
+                author or next(iter(self.users)),
+                when,
+                when,
+            )
+            self._next_comment_id += 1
+            issue.comments.append(comment)
+            issue.updated = when
+            return str(comment.id)
+
+    def _check_comment_body(self, body: Any) -> None:
+        if self.mode == "cloud" and not is_adf(body):
+            raise HttpError(400, error_body(comment="Comment body must be an Atlassian Document (ADF)."))
+        if self.mode == "server" and (not isinstance(body, str) or not body.strip()):
+            raise HttpError(400, error_body(comment="Comment body can not be empty!"))
+
+    def _store_comment(
+        self, issue: Issue, body: Any, properties: list[dict[str, Any]] | None = None
+    ) -> Comment:
+        when = self._tick()
+        comment = Comment(
+            self._next_comment_id, copy.deepcopy(body), self._me().name, when, when, list(properties or [])
+        )
+        self._next_comment_id += 1
+        issue.comments.append(comment)
+        issue.updated = when
+        return comment

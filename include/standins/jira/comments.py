@@ -7,47 +7,13 @@ from typing import Any
 
 from standins.http import HttpError, Request, Response
 from standins.jira.base import JiraBase
-from standins.jira.state import Comment, Issue, error_body, is_adf
+from standins.jira.state import Comment, Issue, error_body
 
 
 class CommentRoutes(JiraBase):
-    def add_comment(self, key: str, body: str | dict[str, Any], author: str | None = None) -> str:
-        with self.lock:
-            issue = self.issues[key]
-            when = self._tick()
-            comment = Comment(
-                self._next_comment_id,
-                self._body_in(body, "comment"),
-                author or next(iter(self.users)),
-                when,
-                when,
-            )
-            self._next_comment_id += 1
-            issue.comments.append(comment)
-            issue.updated = when
-            return str(comment.id)
-
     def comment_bodies(self, key: str) -> list[Any]:
         with self.lock:
             return [copy.deepcopy(c.body) for c in self.issues[key].comments]
-
-    def _check_comment_body(self, body: Any) -> None:
-        if self.mode == "cloud" and not is_adf(body):
-            raise HttpError(400, error_body(comment="Comment body must be an Atlassian Document (ADF)."))
-        if self.mode == "server" and (not isinstance(body, str) or not body.strip()):
-            raise HttpError(400, error_body(comment="Comment body can not be empty!"))
-
-    def _store_comment(
-        self, issue: Issue, body: Any, properties: list[dict[str, Any]] | None = None
-    ) -> Comment:
-        when = self._tick()
-        comment = Comment(
-            self._next_comment_id, copy.deepcopy(body), self._me().name, when, when, list(properties or [])
-        )
-        self._next_comment_id += 1
-        issue.comments.append(comment)
-        issue.updated = when
-        return comment
 
     def _list_comments(self, request: Request) -> dict[str, Any]:
         issue = self._issue(request.params["key"])

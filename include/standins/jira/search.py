@@ -16,17 +16,6 @@ from standins.jira.state import CATEGORIES, ISSUE_TYPES, PRIORITIES, Issue, adf_
 
 
 class SearchRoutes(JiraBase):
-    @staticmethod
-    def _int_arg(value: Any, default: int, name: str) -> int:
-        if value is None or value == "":
-            return default
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise HttpError(
-                400, error_body(f"The value of '{name}' must be a number, not '{value}'.")
-            ) from None
-
     def _search_params(self, request: Request) -> dict[str, Any]:
         if request.method == "POST":
             body = request.json()
