@@ -5,6 +5,8 @@ Every boundary (YAML, tracker payloads, agent output, XCom) re-validates through
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -269,3 +271,15 @@ class BatchManifest(BaseModel):
     @property
     def ticket_ids(self) -> list[str]:
         return [t.id for t in self.tickets]
+
+
+def batch_id_for_run(run_id: str, run_type: str, when: dt.datetime) -> str:
+    """The one batch-id rule. Scheduled runs: `2024-01-15-overnight` (the spec's form, the run's date in
+    UTC). Other runs get a suffix from the run id, so two manual runs on one day never share a folder."""
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC)
+    day = when.strftime("%Y-%m-%d")
+    if run_type == "scheduled":
+        return check_batch_id(f"{day}-overnight")
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    return check_batch_id(f"{day}-{run_type}-{digest}")

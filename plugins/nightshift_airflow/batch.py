@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
-
 from airflow.sdk.definitions.context import Context
 
+from nightshift.models import batch_id_for_run
 
-def batch_id_for_run(run_id: str, run_type: str, when: Any) -> str:
-    """Scheduled runs: `2024-01-15-overnight` (the spec's form). Manual runs get a suffix from the run id,
-    so two manual runs on one day never share a batch folder."""
-    day = when.strftime("%Y-%m-%d")
-    if run_type == "scheduled":
-        return f"{day}-overnight"
-    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
-    return f"{day}-{run_type}-{digest}"
+__all__ = ["batch_id_for_run", "batch_id_from_context"]
 
 
 def batch_id_from_context(context: Context) -> str:
+    """The batch of a task's DAG run: the `batch_id` param when given, else models.batch_id_for_run."""
     dag_run = context["dag_run"]
     params = context.get("params") or {}
     if params.get("batch_id"):

@@ -31,7 +31,7 @@ from nightshift.intake.records import (
 )
 from nightshift.intake.sources import TicketSource
 from nightshift.manifest import dump_manifest, parse_manifest
-from nightshift.models import BatchConfig, BatchManifest, BatchStatus, ManifestTicket, check_batch_id
+from nightshift.models import BatchConfig, BatchManifest, BatchStatus, ManifestTicket
 from nightshift.publish.texts import not_ready_comment
 from nightshift.readiness import ReadinessReport, assess
 from nightshift.sequencing import sequence
@@ -47,13 +47,6 @@ _DEPENDENCY_ITEM = "dependencies resolved:"
 
 class IntakeStepError(RuntimeError):
     """A step ran out of order (e.g. validate before collect), or its input changed under it."""
-
-
-def batch_id_for(logical_date: dt.datetime, suffix: str = "overnight") -> str:
-    """`2024-01-15-overnight` from the run's logical date (its date in UTC)."""
-    if logical_date.tzinfo is not None:
-        logical_date = logical_date.astimezone(dt.UTC)
-    return check_batch_id(f"{logical_date:%Y-%m-%d}-{suffix}")
 
 
 def ticket_record_path(ticket_id: str) -> str:

@@ -13,7 +13,6 @@ from nightshift.intake.pipeline import (
     MANIFEST,
     VALIDATED,
     IntakeStepError,
-    batch_id_for,
     collect,
     run_intake,
     sequence_and_write,
@@ -44,13 +43,6 @@ def files_with_mtimes(batch) -> dict[str, int]:
     return {
         str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*")) if p.is_file()
     }
-
-
-def test_batch_id_from_logical_date():
-    assert batch_id_for(dt.datetime(2024, 1, 15, 17, 0, tzinfo=dt.UTC)) == "2024-01-15-overnight"
-    assert batch_id_for(dt.datetime(2024, 1, 15, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))) == (
-        "2024-01-16-overnight"
-    )
 
 
 def test_ready_tickets_are_written_in_dependency_order(batch, config):
