@@ -1,7 +1,7 @@
 """Manifest loading: the spec's example, a 1,000-ticket batch, and hostile files that must be refused fast.
 
 Targets: a valid manifest of the largest allowed batch (max_tickets <= 1,000) loads in under a second;
-hostile input (security-and-reliability.md: bombs, deep nesting, duplicate keys, non-UTF-8, size) is
+hostile input (docs/security-and-reliability.md: bombs, deep nesting, duplicate keys, non-UTF-8, size) is
 refused "in under a second" -- here held to 100 ms, since the strict loader stops at the first sign --
 with little memory; a 10,000-ticket dependency chain with a cycle is rejected, naming the cycle, in
 under a second.

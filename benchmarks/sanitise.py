@@ -1,6 +1,6 @@
 """Sanitising huge ticket bodies full of hidden characters: time, peak memory and what is kept.
 
-Targets (security-and-reliability.md: "huge ticket bodies (1 MB, 50 MB): truncated to a stated size;
+Targets (docs/security-and-reliability.md: "huge ticket bodies (1 MB, 50 MB): truncated to a stated size;
 peak memory stated"): input is cut to the stated size (64 KiB by default) *before* it is cleaned, so
 a 50 MB body costs what a 1 MB one does: under 50 ms and 8 MiB beyond the input itself. Hidden
 characters left after sanitising: 0. One extra figure cleans a whole 1 MiB body (cap raised) to show

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-#: Strict ASCII ticket id (security-and-reliability.md, fact 5). Ticket ids are attacker-controlled:
+#: Strict ASCII ticket id (docs/security-and-reliability.md, fact 5). Ticket ids are attacker-controlled:
 #: this pattern is checked before an id touches git, a path or a shell.
 TICKET_ID_PATTERN = r"\A[A-Z][A-Z0-9_]{0,19}-[0-9]{1,9}\Z"
 _TICKET_ID_RE = re.compile(TICKET_ID_PATTERN)

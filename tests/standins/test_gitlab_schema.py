@@ -17,7 +17,9 @@ from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-SPEC = Path("/work/shared/specs/gitlab-rest-v4.subset.yaml")
+#: The shared specs sit next to the repository (../shared/specs), wherever it is checked out.
+SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs"
+SPEC = SPECS / "gitlab-rest-v4.subset.yaml"
 URI = "urn:nightshift:gitlab-rest-v4-subset"
 P = "group/app"
 

@@ -21,7 +21,9 @@ from referencing.jsonschema import DRAFT4
 
 from standins.jira import JiraStandin, readiness_adf, start_jira
 
-SPEC_PATH = Path("/work/shared/specs/jira-cloud-platform-v3.subset.json")
+#: The shared specs sit next to the repository (../shared/specs), wherever it is checked out.
+SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs"
+SPEC_PATH = SPECS / "jira-cloud-platform-v3.subset.json"
 SPEC_URI = "urn:jira-cloud-platform-v3"
 
 

@@ -1,6 +1,6 @@
 """Run one agent process inside bubblewrap, with limits, a deadline and a guaranteed-empty process tree.
 
-Why each piece is there (security-and-reliability.md):
+Why each piece is there (docs/security-and-reliability.md):
 - the whole agent process runs in the sandbox, not only its shell tool (fact 1);
 - nothing of the Airflow task process crosses over: a cleared environment plus an explicit allowlist,
   no inherited file descriptors, stdin from /dev/null (fact 2);

@@ -1,6 +1,6 @@
 """Strip hidden text from ticket text before any of it reaches an agent, and record what was stripped.
 
-Hidden text carries prompt injection (security-and-reliability.md, fact 7): HTML comments, markdown
+Hidden text carries prompt injection (docs/security-and-reliability.md, fact 7): HTML comments, markdown
 comments, Unicode tag characters, zero-width and bidi controls, variation selectors (used to smuggle
 bytes), other invisible format characters and control characters. Input is cut to a stated size
 *before* it is cleaned, so a 50 MB body costs no more than a small one.

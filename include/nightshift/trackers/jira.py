@@ -1,6 +1,6 @@
 """The Tracker interface over Jira (Server/DC REST v2 and Cloud REST v3), through the `jira` library.
 
-Every write is idempotent because Airflow runs tasks at least once (security-and-reliability.md, fact 3):
+Every write is idempotent because Airflow runs tasks at least once (docs/security-and-reliability.md, fact 3):
 
 * comments carry a marker (`comment_once`): an invisible `{anchor:...}` wiki macro on Server/DC, a small
   grey subscript ADF paragraph on Cloud. Existing comments are searched first and updated in place.

@@ -1,7 +1,7 @@
 """Build a `jira.JIRA` client whose transport is configured once, here.
 
 The jira library (3.10.x) retries inside its own `ResilientSession`; Nightshift adds no retry loop on top
-(security-and-reliability.md: don't stack retries). What that session does, and how it is bounded here:
+(docs/security-and-reliability.md: don't stack retries). What that session does, and how it is bounded here:
 
 * 429 and 503 are retried, up to `max_retries` times. With a `Retry-After: N` header it sleeps
   `min(max_retry_delay, 2*N) * uniform(0.5, 1)` -- at least N seconds whenever 2*N <= max_retry_delay;

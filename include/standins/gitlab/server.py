@@ -2,7 +2,8 @@
 
 State lives in memory, seeded from a JSON-able dict (see `GitLabSeed`); each project has a real bare git
 repository, so branches pushed with `git push` appear in the branches API and MRs carry real shas.
-JSON shapes follow GitLab's (checked against /work/shared/specs/gitlab-rest-v4.subset.yaml in the tests).
+JSON shapes follow GitLab's (checked in the tests against gitlab-rest-v4.subset.yaml in ../shared/specs,
+next to the repository).
 Test helpers (`approve`, `merge`, `set_pipeline_status`, `add_issue`) change state the way people and CI do.
 
 The server class is assembled from one mixin per resource (projects, merge_requests, notes, issues,
