@@ -493,7 +493,7 @@ def test_the_client_pages_through_1000_issues(mode: str) -> None:
             assert starts == list(range(0, 1000, 100))
         else:
             assert ["nextPageToken=" in p.path for p in pages] == [False] + [True] * 9
-        assert elapsed < 20
+        assert elapsed < 120  # a generous bound; the figure itself belongs to benchmarks
     finally:
         standin.stop()
 

@@ -305,7 +305,7 @@ def test_timeouts_leave_no_process_behind(scripted, make_request, worktree, beha
         assert (result.status, result.reason) == ("failed", f"timed out after {timeout}s"), name
         assert run["signals_sent"] == signals, name
         assert left == [] and run["processes_left"] == 0, name
-        assert elapsed < timeout + 5, name
+        assert elapsed < timeout + 30, name  # killed, not left to run: a generous bound, not a speed check
     print(f"\nFIGURES {'unsandboxed' if unsandboxed else 'sandboxed'} (processes_left, seconds): {figures}")
     orphans = sum(left for left, _ in figures.values())
     reliability_row(row="Timeouts: sleeping, SIGTERM-ignoring and daemon-forking agents",
@@ -323,7 +323,7 @@ def test_daemon_holding_stdout_after_a_normal_exit(scripted, make_request, workt
     started = time.monotonic()
     result = scripted(timeout_seconds=30, **extra).run(make_request(worktree), tmp_path / "run")
     assert result.status == "ok"
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 25  # the daemon's stdout did not hold us until the 30 s timeout
     assert marked_processes(marker) == []
 
 
@@ -383,7 +383,7 @@ def test_result_file_traps_are_not_followed(scripted, make_request, worktree, be
     started = time.monotonic()
     result = scripted().run(make_request(worktree, "C0"), tmp_path / "run")
     assert (result.status, result.reason) == ("failed", "the agent wrote no result")
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 45  # a FIFO did not block until the 60 s timeout
     assert not (tmp_path / "run" / "out" / "result.json").exists()
 
 

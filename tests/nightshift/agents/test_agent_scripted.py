@@ -259,7 +259,7 @@ def test_ticket_deadline_shortens_the_checkpoint_timeout(scripted, make_request,
     result = scripted(timeout_seconds=60).run(make_request(worktree), tmp_path / "run",
                                               deadline_monotonic=started + 2)
     assert (result.status, result.reason) == ("failed", "timed out after 2s")
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 45  # far above the 2 s deadline, far below the 60 s timeout
 
 
 def test_invalid_batch_id_and_missing_workspace(scripted, make_request, worktree, tmp_path):

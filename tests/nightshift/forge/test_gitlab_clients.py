@@ -20,7 +20,7 @@ from standins.http import Fault
 P = "group/app"
 PROJECT_GET = r"^/api/v4/projects/group%2Fapp$"
 #: Allowance for a loaded test machine on top of the designed waits (which are whole seconds).
-SLACK = 2.5
+SLACK = 15.0  # far above the expected figure: the lower bounds prove the waits, not speed
 
 
 @pytest.fixture(scope="module")

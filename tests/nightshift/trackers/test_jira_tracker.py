@@ -328,7 +328,7 @@ def test_429_with_retry_after_is_waited_and_retried(env: Env) -> None:
     assert env.tracker.get("PROJ-1").key == "PROJ-1"
     elapsed = time.monotonic() - started
     assert env.count("GET", r"/issue/PROJ-1$") == 2
-    assert 1.0 <= elapsed < 2.0 + 1.0  # Retry-After honoured; the wait is capped by max_retry_delay (2 s)
+    assert 1.0 <= elapsed < 15.0  # Retry-After honoured (the lower bound); the upper one is generous
 
 
 def test_429_without_retry_after_backs_off_within_the_cap(env: Env) -> None:
@@ -336,7 +336,7 @@ def test_429_without_retry_after_backs_off_within_the_cap(env: Env) -> None:
     env.standin.inject(Fault("GET", r"/issue/PROJ-1$", "status", status=429))
     started = time.monotonic()
     assert made.tracker.get("PROJ-1").key == "PROJ-1"
-    assert time.monotonic() - started < 0.5 + 1.0  # the library's 20 s back-off, capped at 0.5 s
+    assert time.monotonic() - started < 10.0  # the library's 20 s back-off, capped at 0.5 s
     assert env.count("GET", r"/issue/PROJ-1$") == 2
 
 
@@ -354,13 +354,13 @@ def test_429_with_an_http_date_retry_after_does_not_crash_the_library() -> None:
 def test_endless_429_gives_up_within_budget() -> None:
     made = make_env("server", max_retries=2, max_retry_delay=0.5)
     try:
-        made.standin.inject(Fault("GET", r"/issue/PROJ-1$", "status", status=429, retry_after="1", times=100))
+        made.standin.inject(Fault("GET", r"/issue/PROJ-1$", "status", status=429, retry_after="30", times=100))
         started = time.monotonic()
         with pytest.raises(TrackerError, match=r"Jira at .*'jira_test'.*HTTP 429"):
             made.tracker.get("PROJ-1")
         elapsed = time.monotonic() - started
         assert made.count("GET", r"/issue/PROJ-1$") == 3  # 1 + max_retries
-        assert elapsed < 2 * 0.5 + 1.0  # budget: max_retries * max_retry_delay (+ request time)
+        assert elapsed < 15.0  # capped at 2 * 0.5 s; the server's 2 * 30 s would be 60 s
     finally:
         made.standin.stop()
 
@@ -426,7 +426,7 @@ def test_a_refused_connection_is_named() -> None:
             max_retry_delay=0.2,
             timeout=1,
         )
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # generous; the library's own back-off would take far longer
 
 
 @pytest.mark.parametrize("mode", MODES)
