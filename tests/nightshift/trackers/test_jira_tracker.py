@@ -354,7 +354,9 @@ def test_429_with_an_http_date_retry_after_does_not_crash_the_library() -> None:
 def test_endless_429_gives_up_within_budget() -> None:
     made = make_env("server", max_retries=2, max_retry_delay=0.5)
     try:
-        made.standin.inject(Fault("GET", r"/issue/PROJ-1$", "status", status=429, retry_after="30", times=100))
+        made.standin.inject(
+            Fault("GET", r"/issue/PROJ-1$", "status", status=429, retry_after="30", times=100)
+        )
         started = time.monotonic()
         with pytest.raises(TrackerError, match=r"Jira at .*'jira_test'.*HTTP 429"):
             made.tracker.get("PROJ-1")
