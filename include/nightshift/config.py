@@ -16,6 +16,7 @@ from nightshift.agents.config import AgentConfig
 from nightshift.forge.fence import FencePolicy
 from nightshift.gates.config import GatesConfig
 from nightshift.generation.escalation import EscalationPolicy
+from nightshift.generation.usage import Budget
 from nightshift.intake.config import IntakeConfig
 from nightshift.models import BatchConfig
 from nightshift.safe_yaml import load_yaml_file
@@ -56,6 +57,8 @@ class GenerationConfig(BaseModel):
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     dependency_poll_seconds: float = Field(default=5.0, gt=0)
     pause_poll_seconds: float = Field(default=5.0, gt=0)
+    #: Optional spending limits per ticket and per night (nightshift.generation.usage).
+    budget: Budget = Field(default_factory=Budget)
 
 
 class NightshiftConfig(BaseModel):

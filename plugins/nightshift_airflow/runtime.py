@@ -105,6 +105,7 @@ def generation_context(context: Context) -> GenerationContext:
         dry_run=bool(params.get("dry_run", False)),
         labels=config.forge.labels,
         fence=config.forge.fence,
+        budget=config.generation.budget,
     )
 
 

@@ -55,6 +55,7 @@ from nightshift.generation.state import (
     TicketOutcome,
     utcnow,
 )
+from nightshift.generation.usage import Budget, over_budget
 from nightshift.intake.records import IntakeRecord
 from nightshift.models import BatchManifest, ManifestTicket, Ticket, TicketState
 from nightshift.publish import texts
@@ -147,6 +148,7 @@ class GenerationContext:
     clock: Callable[[], dt.datetime] = utcnow
     fence: FencePolicy = field(default_factory=FencePolicy)
     identity: Identity = field(default_factory=Identity)
+    budget: Budget = field(default_factory=Budget)
 
     def __post_init__(self) -> None:
         # A real run does not read a dry run's records (and a dry run keeps its own apart).
@@ -225,6 +227,11 @@ def before_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkp
         return Decision(
             action="defer", until=paused, reason=f"batch paused for a rate limit until {paused:%H:%M:%S}Z"
         )
+    if (spent := over_budget(ctx.state, ticket_id, ctx.budget)) is not None:
+        outcome = _finish(
+            ctx, ticket_id, TicketState.CARRIED_OVER, f"{checkpoint.value} not started: {spent}"
+        )
+        return Decision(action="skip", reason=f"{ticket_id}: {outcome.state.value}: {outcome.reason}")
     ctx.state.start_ticket(ticket_id, ctx.manifest.config.timeout_seconds, ctx.clock())
     deadline = ctx.state.deadline(ticket_id, ctx.clock())
     if deadline is not None and ctx.clock() >= deadline:

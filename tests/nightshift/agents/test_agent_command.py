@@ -131,7 +131,8 @@ def test_usage_from_claude_json(command, make_request, worktree, tmp_path):
     result = command("claude", usage_format="claude-json").run(make_request(worktree, "C1"), tmp_path / "run")
     assert result.status == "ok"
     assert json.loads((tmp_path / "run" / "usage.json").read_text()) == {
-        "input_tokens": 15, "output_tokens": 7, "cost_usd": 0.25}
+        "input_tokens": 15, "output_tokens": 7, "cost_usd": 0.25, "cached_input_tokens": 5, "model": "",
+        "cost_source": "agent"}
 
 
 def test_usage_from_codex_events():
