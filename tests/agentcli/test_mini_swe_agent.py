@@ -29,7 +29,7 @@ from nightshift.agents.contract import Checkpoint, CheckpointRequest, Limits
 from nightshift.agents.runner import build_runner
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.models import Ticket
-from tests.support.stub_model import StubModel
+from tests.support.stub_model import StubModel, _text
 
 pytestmark = pytest.mark.agentcli
 
@@ -216,7 +216,54 @@ def test_mini_swe_agent_edits_the_worktree_through_the_sandbox(tmp_path, origin,
     # No canary from the parent environment reached the model (bodies and headers).
     sent = "".join(r["raw"] + json.dumps(r["headers"]) for r in requests)
     assert sum(sent.count(v) for v in CANARIES.values()) == 0
+    # Usage read from the trajectory mini-swe-agent left in the out folder: the stub's own figures.
+    c2_requests = requests[2:]
+    assert c2.usage.input_tokens == sum(
+        sum(len(_text(m)) for m in r["body"]["messages"]) // 4 for r in c2_requests
+    )
+    assert c2.usage.output_tokens == sum(max(1, len(script(r["body"])) // 4) for r in c2_requests)
+    assert (
+        json.loads((tmp_path / "runs" / "C2" / "usage.json").read_text())["input_tokens"]
+        == c2.usage.input_tokens
+    )
     print(
         f"\nFIGURES mini-swe-agent: requests={len(requests)} canaries_sent=0 "
         f"c0={results['C0'].duration_seconds}s c2={results['C2'].duration_seconds}s"
     )
+
+
+@pytest.mark.timeout(1500)
+def test_mini_swe_agent_rate_limit_becomes_a_pause(tmp_path, origin, monkeypatch):
+    """The stub answers 429 with "try again in 2s": the run is rate_limited with that reset time."""
+    from tests.agentcli.conftest import assert_batch_pauses
+
+    venv = mini_venv()
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    worktree = WorkspaceManager(tmp_path / "ws", min_free_mb=1).create(
+        str(origin), "CALC-7", "main", batch_id="b1"
+    )
+    ticket = Ticket(id="CALC-7", title="Add an add() helper", description="Create calc.py with add(a, b).")
+    with StubModel(script, rate_limit_after=0, retry_after=2) as stub:
+        config = AgentConfig(
+            preset="mini-swe-agent",
+            timeout_seconds=60,
+            command_vars={"mini": str(venv / "bin" / "mini"), "api_base": stub.base_url},
+            allowed_hosts=[f"127.0.0.1:{stub.port}"],
+            allow_loopback_ports=[stub.port],
+        )
+        request = CheckpointRequest(
+            batch_id="b1",
+            ticket=ticket,
+            checkpoint=Checkpoint.C2,
+            workspace=str(worktree),
+            limits=Limits(timeout_seconds=60),
+        )
+        result = build_runner(config).run(request, tmp_path / "run")
+    assert result.status == "rate_limited", (
+        result.reason,
+        (tmp_path / "run" / "stdout.txt").read_text()[-3000:],
+    )
+    assert result.rate_limit_reset_at is not None
+    assert_batch_pauses(result, tmp_path)
+    assert not (worktree / "calc.py").exists()
+    print(f"\nFIGURES mini-swe-agent 429: reset_at={result.rate_limit_reset_at} {result.duration_seconds}s")
