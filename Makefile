@@ -23,6 +23,7 @@ demo: system $(STAMP)
 	$(PY) -m nightshift demo $(ARGS)
 
 test: system $(STAMP)
+	@bash scripts/ensure-system-packages.sh --tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

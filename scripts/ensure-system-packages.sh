@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Installs the system packages Nightshift needs (git, bubblewrap) when they are missing.
+# Installs the system packages Nightshift needs (git, bubblewrap; with --tests also chromium and
+# chromium-driver) when they are missing.
 # As root it uses apt-get; otherwise it says exactly what to install and fails.
 set -euo pipefail
 missing=()
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+if [ "${1:-}" = "--tests" ]; then  # the review page's headless-browser test (Debian's Chromium and driver)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system packages: ${missing[*]}"

@@ -6,6 +6,7 @@ NIGHTSHIFT_WORKDIR). Every section is a pydantic model, so a typo fails at load 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +19,7 @@ from nightshift.gates.config import GatesConfig
 from nightshift.generation.escalation import EscalationPolicy
 from nightshift.generation.usage import Budget
 from nightshift.intake.config import IntakeConfig
-from nightshift.models import BatchConfig
+from nightshift.models import BatchConfig, Duration, parse_duration
 from nightshift.safe_yaml import load_yaml_file
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "nightshift.yaml"
@@ -59,6 +60,13 @@ class GenerationConfig(BaseModel):
     pause_poll_seconds: float = Field(default=5.0, gt=0)
     #: Optional spending limits per ticket and per night (nightshift.generation.usage).
     budget: Budget = Field(default_factory=Budget)
+    #: Longest pause an agent-reported rate limit may cause (its reset time is the agent's word);
+    #: never past the end of the generation window either.
+    rate_limit_max_wait: Duration = "1h"
+
+    @property
+    def rate_limit_max_wait_delta(self) -> dt.timedelta:
+        return dt.timedelta(seconds=parse_duration(self.rate_limit_max_wait))
 
 
 class NightshiftConfig(BaseModel):

@@ -51,6 +51,7 @@ def _workspaces(root: str, min_free_mb: int) -> WorkspaceManager:
 
 def generation_context(context: Context) -> GenerationContext:
     from nightshift_airflow.hooks.gitlab import GitLabHook
+    from nightshift_airflow.sensors.windows import window_opens
 
     config = cached_config()
     artifacts = batch_artifacts(context, config)
@@ -106,6 +107,8 @@ def generation_context(context: Context) -> GenerationContext:
         labels=config.forge.labels,
         fence=config.forge.fence,
         budget=config.generation.budget,
+        rate_limit_max_wait=config.generation.rate_limit_max_wait_delta,
+        window_end=window_opens(context, "gates", config.windows),  # generation ends when gates open
     )
 
 

@@ -4,6 +4,7 @@ page served by the real api-server app behind Airflow's own authentication."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
@@ -138,10 +139,11 @@ def review_site(airflow_db, tmp_path_factory):
         mp.setattr("nightshift_airflow.review_app.data.cached_config", lambda: config)
         from airflow.api_fastapi.app import create_app
 
-        with TestClient(create_app(), base_url="http://127.0.0.1") as client:
+        app = create_app()
+        with TestClient(app, base_url="http://127.0.0.1") as client:
             token = client.post("/auth/token", json={"username": "reviewer", "password": "s3cret-viewer"})
             assert token.status_code in (200, 201), token.text
-            yield SimpleNamespace(client=client, token=token.json()["access_token"], store=store)
+            yield SimpleNamespace(client=client, token=token.json()["access_token"], store=store, app=app)
 
 
 def _get(site, path: str, token: str | None = None, **kw):
@@ -157,7 +159,9 @@ def test_no_token_no_page(review_site) -> None:
         resp = _get(review_site, path)
         assert resp.status_code == 401, path
         assert "P-1" not in resp.text and "Login" not in resp.text and "<option" not in resp.text
-        assert 'href="/auth/login' in resp.text and "Sign in to Airflow" in resp.text  # a way in, nothing else
+        assert (
+            'href="/auth/login' in resp.text and "Sign in to Airflow" in resp.text
+        )  # a way in, nothing else
     forged = _get(review_site, PAGE, token="eyJhbGciOiJIUzUxMiJ9.e30.forged")
     assert forged.status_code in (401, 403) and "Login" not in forged.text
 
@@ -302,3 +306,145 @@ def test_task_log_links_and_the_run_tab_come_from_the_batchs_dag_run(review_site
         _get(review_site, "/nightshift/runs/nightshift_nightly_batch/nope", review_site.token).status_code
         == 404
     )
+
+
+# --- the page in a real headless browser ----------------------------------------------------------------
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "review-page-1280.png"
+
+
+@pytest.fixture(scope="module")
+def served_site(review_site):
+    """The same api-server app on a real loopback port (uvicorn in a thread), with a batch whose MR and
+    ticket links point at a running GitLab stand-in, so that every link on the page can be followed."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from nightshift.review.metrics import batch_metrics, save_metrics
+    from nightshift_local.stack import free_port
+
+    with running_gitlab() as gitlab_server:
+        client = make_gitlab_client(gitlab_server.base_url, gitlab_server.token)
+        project = client.projects.get(P, lazy=True)
+        urls = {}
+        for n, ticket_id in enumerate(("B-1", "B-2"), start=1):
+            project.branches.create({"branch": f"agent/{ticket_id}", "ref": "main"})
+            mr = project.mergerequests.create(
+                {
+                    "source_branch": f"agent/{ticket_id}",
+                    "target_branch": "main",
+                    "title": f"Draft: {ticket_id}",
+                }
+            )
+            issue = gitlab_server.add_issue(P, f"Ticket {ticket_id}", "body")
+            urls[ticket_id] = (mr.web_url, issue["web_url"], mr.iid)
+            assert n == mr.iid
+        batch = view(
+            [
+                ticket(t, "high" if t == "B-2" else "medium", title=f"<b>{t}</b> title", url=u[1])
+                for t, u in urls.items()
+            ],
+            [
+                outcome(t).model_copy(update={"merge_request_url": u[0], "merge_request_iid": u[2]})
+                for t, u in urls.items()
+            ],
+            {"B-1": report(95), "B-2": report(70, flags=[secret_flag()])},
+        )
+        batch.manifest.batch_id = "2026-11-30-browser"
+        store_batch(review_site.store, batch)
+        for week, (created, done) in {
+            "2026-11-16-overnight": ("2026-11-16T17:00:00Z", 2),
+            "2026-11-23-overnight": ("2026-11-23T17:00:00Z", 3),
+        }.items():
+            earlier = view(
+                [ticket(f"W-{n}") for n in range(4)],
+                [
+                    outcome(f"W-{n}", TicketState.COMPLETED if n < done else TicketState.FAILED)
+                    for n in range(4)
+                ],
+                {f"W-{n}": report(80 + 3 * n) for n in range(4)},
+            )
+            earlier.manifest.created_at, earlier.manifest.batch_id = created, week
+            save_metrics(review_site.store.batch(week), batch_metrics(earlier))
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(review_site.app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.started, "uvicorn did not start"
+        try:
+            yield SimpleNamespace(
+                base=f"http://127.0.0.1:{port}", token=review_site.token, batch="2026-11-30-browser"
+            )
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
+@pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)",
+)
+def test_the_page_in_headless_chromium(served_site) -> None:
+    import requests
+
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        page = f"{served_site.base}/nightshift/batches/{served_site.batch}"
+        driver.get(f"{served_site.base}/nightshift/")  # the 401 page; then log in with Airflow's cookie
+        driver.add_cookie({"name": "_token", "value": served_site.token, "path": "/"})
+        driver.get_log("browser")  # drains the expected 401 of that first visit
+        driver.get(page)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(SCREENSHOT))
+        driver.get(page + "#ticket-B-1")  # where the MR note's link lands
+        rows = [r.get_attribute("id") for r in driver.find_elements(By.CSS_SELECTOR, "tr[id^=ticket-]")]
+        assert rows[:2] == ["ticket-B-2", "ticket-B-1"]
+        assert driver.find_element(By.ID, "ticket-B-1").is_displayed()
+        assert "<b>B-1</b> title" in driver.find_element(By.ID, "ticket-B-1").text  # escaped, not bold
+        # styles applied (the nonce'd stylesheet is allowed): the header is dark
+        header = driver.find_element(By.TAG_NAME, "header").value_of_css_property("background-color")
+        assert header in ("rgba(29, 36, 51, 1)", "rgb(29, 36, 51)")
+        assert driver.find_element(By.CSS_SELECTOR, "svg.trend").is_displayed()
+        logs = driver.get_log("browser")
+        problems = [e["message"] for e in logs if e["level"] in ("SEVERE", "WARNING")]
+        assert problems == [], problems  # no console error, no CSP violation
+        links = {a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "a[href]")}
+        cookies = {"_token": served_site.token}
+        for href in sorted(links):
+            if "#" in href and href.split("#")[0] == page:
+                assert driver.find_elements(By.ID, href.split("#")[1]), href
+                continue
+            resp = requests.get(
+                href, cookies=cookies if href.startswith(served_site.base) else None, timeout=10
+            )
+            assert resp.status_code == 200, (href, resp.status_code)
+        assert any("/-/merge_requests/" in h for h in links) and any("/-/issues/" in h for h in links)
+    finally:
+        driver.quit()

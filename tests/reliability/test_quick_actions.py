@@ -150,6 +150,7 @@ def world(tmp_path: Path) -> Iterator[World]:
                 ticket=Ticket(
                     id=entry.id,
                     title=TITLE,
+                    description=ATTACK,
                     source="gitlab" if on_gitlab else "jira",
                     complexity="small",
                     estimated_files=["src/*"],

@@ -153,6 +153,10 @@ class GenerationContext:
     def __post_init__(self) -> None:
         # A real run does not read a dry run's records (and a dry run keeps its own apart).
         self.state.dry_run = self.dry_run
+    #: Cap on an agent-reported rate-limit wait (generation.rate_limit_max_wait).
+    rate_limit_max_wait: dt.timedelta = dt.timedelta(hours=1)
+    #: The end of the generation window (the gates window opens): no pause lasts past it.
+    window_end: dt.datetime | None = None
 
     @property
     def batch_id(self) -> str:
@@ -366,7 +370,14 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         return Decision(action="fail", reason=f"{ticket_id}: {reason}")
 
     if result.status == "rate_limited":
-        event = ctx.state.record_rate_limit(ticket_id, checkpoint, result.rate_limit_reset_at, ctx.clock())
+        event = ctx.state.record_rate_limit(
+            ticket_id,
+            checkpoint,
+            result.rate_limit_reset_at,
+            ctx.clock(),
+            max_wait=ctx.rate_limit_max_wait,
+            not_after=ctx.window_end,
+        )
         if (aborted := _carry_over_if_aborted(ctx, ticket_id)) is not None:
             return aborted
         return Decision(

@@ -188,18 +188,29 @@ class BatchState:
         checkpoint: Checkpoint,
         reset_at: dt.datetime | None,
         now: dt.datetime | None = None,
+        *,
+        max_wait: dt.timedelta = DEFAULT_RATE_LIMIT_WAIT,
+        not_after: dt.datetime | None = None,
     ) -> RateLimitEvent:
         """One record per event. The index counts this ticket+checkpoint's earlier events, so a new
         event after a resume is a new record, while the pause check in `paused_until` stops a retried
-        task from calling the agent (and hitting the same limit again) before the reset."""
+        task from calling the agent (and hitting the same limit again) before the reset.
+
+        The reset time is the agent's word: it is capped at `max_wait` from now and at `not_after`
+        (the end of the generation window), so a reset in 2099 cannot freeze the night. A pause that
+        ends too early only costs another try, and the fourth rate limit still aborts the batch.
+        """
         now = now or utcnow()
         index = sum(1 for e in self.rate_limits() if e.ticket_id == ticket_id and e.checkpoint == checkpoint)
+        limits = [reset_at or now + DEFAULT_RATE_LIMIT_WAIT, now + max_wait]
+        if not_after is not None:
+            limits.append(not_after)
         event = RateLimitEvent(
             ticket_id=ticket_id,
             checkpoint=checkpoint,
             index=index,
             hit_at=now,
-            reset_at=reset_at or now + DEFAULT_RATE_LIMIT_WAIT,
+            reset_at=max(now, min(limits)),
         )
         self.artifacts.write_model(f"ratelimits/{ticket_id}-{checkpoint.value}-{index}.json", event)
         return event

@@ -11,9 +11,10 @@ and Jira (comments, follow-up issues) only through these functions. What they pr
   words, while no guarded line can start with `/` whatever GitLab does with quotes or indentation.
   (GitLab's own redaction wraps commands in a code span; a backslash keeps the words readable and
   works the same in every position.)
-* **Mentions and references.** `@user`, `@all`, `@group/sub` notify people; `#12`, `!3`, `&4` create
-  cross-references (and "Closes #12" closes issues on merge). Each is put in a code span, where GitLab
-  does not resolve references; Jira's `[~user]` and `[~accountid:...]` lose their bracket (escaped).
+* **Mentions and references.** `@user`, `@all`, `@group/sub` notify people; `#12`, `!3`, `&4` and
+  issue URLs create cross-references (and "Closes #12" closes issues on merge). Each, and every URL, is
+  put in a code span, where GitLab resolves no reference and links nothing; Jira's `[~user]` and
+  `[~accountid:...]` lose their bracket (escaped).
 * **Hidden markup.** HTML tags and comments, entities (`&#64;all` would decode to a live mention),
   links and images (`[x](javascript:...)`, tracking pixels), autolinks: the characters that start them
   (`\\ < [ ] &`, unmatched backticks, and `>` or `#` at the start of a line) are backslash-escaped.
@@ -43,9 +44,11 @@ _CUT_NOTE = " … (cut by Nightshift)"
 _ESCAPED = frozenset("\\<[]&`")
 #: `@mention`, and issue / MR / epic references with an optional project path (GitLab's `(?<!\w)`
 #: is ASCII in Ruby, hence the ASCII look-behind).
+#: URLs too: an agent's link is never clickable (phishing), and "Fixes <issue URL>" closes nothing.
 _LIVE_TOKEN = re.compile(
     r"(?<![A-Za-z0-9_])@[A-Za-z0-9_][A-Za-z0-9_.\-/+]*"
     r"|(?<![A-Za-z0-9_])(?:[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*)?[#!&][0-9]+"
+    r"|(?<![A-Za-z0-9_])(?:[A-Za-z][A-Za-z0-9+.\-]*://|www\.)[^\s`]+"
 )
 _SPACES = re.compile(r"[ \t]+")
 
@@ -122,11 +125,19 @@ def _escape_line(line: str) -> str:
 
 
 def inline(text: str | None, *, limit: int = 500) -> str:
-    """One safe markdown line: every line break folded into a space, then guarded."""
+    """One safe markdown line of at most `limit` characters: line breaks folded into spaces, guarded.
+
+    The raw text is cut, never the guarded line: a cut through an escape or a code span would undo it.
+    """
     if not text:
         return ""
     folded = _SPACES.sub(" ", " ".join(_lines(text))).strip()
-    return _escape_line(_cap(folded, limit))
+    keep = limit
+    line = _escape_line(_cap(folded, keep))
+    while len(line) > limit and keep > 0:
+        keep = max(0, keep - max(1, (len(line) - limit) // 2))
+        line = _escape_line(_cap(folded, keep))
+    return line if len(line) <= limit else ""
 
 
 def code(text: str | None, *, limit: int = 500) -> str:

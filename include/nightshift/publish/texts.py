@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 _LINKABLE = re.compile(r"\Ahttps?://[^\s()<>\[\]`]+\Z")
+_TITLE = 200  # guarded title length: with the prefixes it stays under GitLab's 255, so nothing cuts it
 _AGENT_WORDS = "Quoted text is the agent's own report."
 
 
@@ -47,7 +48,7 @@ def _section(title: str, body: str) -> list[str]:
 
 def mr_title(ticket_id: str, title: str | None, *, partial: bool) -> str:
     """`<ID>: <ticket title>`, one guarded line (GitLab resolves mentions in titles too)."""
-    return f"{ticket_id}: {inline(title) or 'agent change'}" + (" (partial)" if partial else "")
+    return f"{ticket_id}: {inline(title, limit=_TITLE) or 'agent change'}" + (" (partial)" if partial else "")
 
 
 def mr_description(
@@ -98,7 +99,7 @@ def escalation_comment(batch_id: str, ticket_id: str, reasons: Sequence[str]) ->
 
 
 def followup_title(ticket_id: str, title: str | None) -> str:
-    return f"Follow-up: {inline(title) or ticket_id}"
+    return f"Follow-up: {inline(title, limit=_TITLE) or ticket_id}"
 
 
 def followup_body(batch_id: str, ticket_id: str, mr_url: str | None, remaining: Sequence[str]) -> str:

@@ -12,7 +12,7 @@ from html import escape
 from nightshift.review.metrics import TARGETS, WeekTrend
 
 WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 44, 16, 16, 48
+LEFT, RIGHT, TOP, BOTTOM = 44, 16, 16, 64
 
 
 def _y(value: float) -> float:
@@ -71,5 +71,19 @@ def trend_svg(weeks: list[WeekTrend]) -> str:
     for key, css in (("completion_rate", "target-completion"), ("average_score", "target-score")):
         y = _y(TARGETS[key][0])
         out.append(f'<line class="{css}" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>')
+    legend = (
+        ("bar", "completion %"),
+        ("score", "average score"),
+        ("target-completion", "target > 80 %"),
+        ("target-score", "target > 85"),
+    )
+    for n, (css, text) in enumerate(legend):
+        x = LEFT + n * 140
+        y = HEIGHT - 8
+        if css == "bar":
+            out.append(f'<rect class="bar" x="{x}" y="{y - 9}" width="14" height="10"/>')
+        else:
+            out.append(f'<line class="{css}" x1="{x}" y1="{y - 4}" x2="{x + 14}" y2="{y - 4}"/>')
+        out.append(f'<text class="axis" x="{x + 20}" y="{y}">{text}</text>')
     out.append("</svg>")
     return "\n".join(out)

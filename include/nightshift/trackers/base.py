@@ -83,6 +83,8 @@ class Tracker(Protocol):
     def create_followup_once(self, original_key: str, marker: str, title: str, body: str) -> str:
         """Create a follow-up ticket linked to `original_key` unless one with `marker` exists.
 
+        `title` is one line and `body` markdown, both built by nightshift.publish.texts (guarded).
+
         Returns the follow-up's key.
         """
         ...

@@ -40,6 +40,7 @@ from nightshift.trackers.text import (
     adf_to_markdown,
     is_adf_marker,
     markdown_to_adf,
+    markdown_to_text,
     markdown_to_wiki,
     wiki_marker,
     wiki_to_markdown,
@@ -242,7 +243,8 @@ class JiraTracker:
         followup = self._find_followup(label, original_key)
         if followup is None:
             project = (original.raw.get("fields") or {}).get("project") or {}
-            summary = " ".join(title.split())[:255] or f"Follow-up of {original_key}"
+            # `title` is one line of guarded markdown; a Jira summary is plain text.
+            summary = markdown_to_text(title)[:255] or f"Follow-up of {original_key}"
             fields = {
                 "project": {"key": project.get("key") or original_key.rsplit("-", 1)[0]},
                 "summary": summary,

@@ -139,7 +139,10 @@ def page_context(batch_id: str, airflow_base: str = "") -> dict[str, Any]:
     queue = build_queue(view)
     artifacts = store.batch(batch_id)
     metrics = read_metrics(artifacts) or batch_metrics(view, queued_at=queue_time(artifacts))
-    trend = weekly_trend(stored_metrics(store))
+    records = stored_metrics(store)
+    if all(m.batch_id != batch_id for m in records):
+        records.append(metrics)  # not recorded yet (before its review queue ran): shown with the others
+    trend = weekly_trend(records)
     try:
         run_id, indexes = _run_and_map_indexes(batch_id)
     except Exception:  # the page still shows the batch when the metadata DB cannot say which run it was

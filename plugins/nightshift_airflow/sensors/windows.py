@@ -24,6 +24,21 @@ def next_window(after: dt.datetime, hhmm: str, tz: str) -> dt.datetime:
     return candidate.astimezone(dt.UTC)
 
 
+def window_opens(context: Context, window: str, windows: Any) -> dt.datetime | None:
+    """When `window` opens for this run; None for a manual run that skips the windows."""
+    params = context.get("params") or {}
+    if not params.get("wait_for_windows", True):
+        return None
+    dag_run = context["dag_run"]
+    # Walk the windows in order from the run's intake time, so 06:00 means the morning after 18:00.
+    at = dag_run.logical_date or dag_run.run_after
+    for name in ("generation", "gates", "review"):
+        at = next_window(at, getattr(windows, name), batch_timezone())
+        if name == window:
+            return at
+    raise ValueError(f"unknown window {window!r}")
+
+
 class WindowSensor(BaseSensorOperator):
     """Scheduled runs wait for the window; a manual run with wait_for_windows=false goes on at once."""
 
@@ -38,18 +53,7 @@ class WindowSensor(BaseSensorOperator):
     def _target(self, context: Context) -> dt.datetime | None:
         from nightshift.config import cached_config
 
-        params = context.get("params") or {}
-        if not params.get("wait_for_windows", True):
-            return None
-        windows = cached_config().windows
-        dag_run = context["dag_run"]
-        # Walk the windows in order from the run's intake time, so 06:00 means the morning after 18:00.
-        at = dag_run.logical_date or dag_run.run_after
-        for name in ("generation", "gates", "review"):
-            at = next_window(at, getattr(windows, name), batch_timezone())
-            if name == self.window:
-                return at
-        raise ValueError(f"unknown window {self.window!r}")
+        return window_opens(context, self.window, cached_config().windows)
 
     def poke(self, context: Context) -> bool:
         target = self._target(context)

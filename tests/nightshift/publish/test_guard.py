@@ -115,3 +115,18 @@ def test_any_text_is_inert(text):
     assert_inert(agent_text(text))
     assert_inert(inline(text))
     assert_inert("\n".join(bullet_items(text.split("x"))))
+
+
+def test_urls_are_not_links_and_close_nothing():
+    line = inline("Fixes https://gitlab.example/group/app/-/issues/1 and www.evil.example, see group/app#2")
+    assert line == (
+        "Fixes `https://gitlab.example/group/app/-/issues/1` and `www.evil.example,` see `group/app#2`"
+    )
+
+
+def test_inline_fits_its_limit_after_escaping():
+    for raw in ("@a " * 300, "<" * 600, "x" * 600):
+        line = inline(raw, limit=200)
+        assert len(line) <= 200
+        assert_inert(line)
+    assert inline("@a " * 300, limit=200).count("`") % 2 == 0

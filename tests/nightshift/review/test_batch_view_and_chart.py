@@ -83,7 +83,15 @@ def test_trend_chart_is_plain_svg_with_targets() -> None:
     ]
     svg = trend_svg(weeks)
     assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert len(re.findall(r'<rect class="bar"', svg)) == 2 and 'class="score"' in svg
+    assert (
+        len(
+            re.findall(
+                r'<rect class="bar" x="[0-9.]+" y="[0-9.]+" width="[0-9.]+" height="[0-9.]+"><title>', svg
+            )
+        )
+        == 2
+    )
+    assert 'class="score"' in svg and "completion %" in svg  # the line and the legend
     assert 'class="target-completion"' in svg and 'class="target-score"' in svg
     assert "style=" not in svg and "<script" not in svg and "href" not in svg
     assert "2026-W47: 75% completion" in svg and "average score 85" in svg
