@@ -86,8 +86,11 @@ def reset_time(text: str, now: dt.datetime) -> dt.datetime | None:
 
 
 def answer_result(answer: str, checkpoint: str) -> str | None:
-    """A contract result JSON inside the agent's final answer (bare or in a ```json fence), if any."""
+    """A contract result JSON inside the agent's final answer (bare, in a ```json fence, or one object
+    inside prose), if any."""
     candidates = [*re.findall(r"```(?:json)?\s*(\{.*?\})\s*```", answer, re.S), answer.strip()]
+    if "{" in answer and "}" in answer:  # an object inside prose: from the first "{" to the last "}"
+        candidates.append(answer[answer.index("{") : answer.rindex("}") + 1])
     for candidate in candidates:
         try:
             data = json.loads(candidate)

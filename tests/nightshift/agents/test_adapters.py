@@ -168,3 +168,11 @@ def test_price_table_prices_uncached_cached_and_output(tmp_path):
     reported = usage.model_copy(update={"cost_usd": 0.5, "cost_source": "agent"})
     assert table.priced(reported, "gpt-5").cost_usd == 0.5  # the agent's own figure wins
     assert PriceTable.load(DEFAULT_PRICES_FILE).lookup("gpt-5-codex") is not None  # the shipped table loads
+
+
+def test_a_crash_by_signal_is_told_apart_from_an_exit_code():
+    from nightshift.agents.command import exit_description
+
+    assert exit_description(-9) == "was killed by SIGKILL"
+    assert exit_description(-11) == "was killed by SIGSEGV"
+    assert exit_description(2) == "exited with code 2"
