@@ -155,7 +155,7 @@ def render_summary(
 
 def with_usage(summary: str, usage: UsageTotals) -> str:
     """The summary with the agent's token and cost line (nightshift.generation.usage) before Links."""
-    if not usage.runs:
+    if not (usage.total_tokens or usage.cost_usd):
         return summary
     block = f"### Agent usage\n\n{usage.short()} in {usage.runs} agent run(s).\n\n"
     head, sep, tail = summary.partition("### Links")

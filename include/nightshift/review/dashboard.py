@@ -153,8 +153,8 @@ def render_dashboard(
 def _usage_lines(view: BatchView) -> list[str]:
     """Agent usage (nightshift.generation.usage): the batch total, then each ticket by cost."""
     usage = view.usage
-    if usage is None or not usage.total.runs:
-        return []
+    if usage is None or not (usage.total.total_tokens or usage.total.cost_usd):
+        return []  # no agent run reported any usage (e.g. a backend that reports none)
     out = [f"╠{_RULE}╣", _line("Agent usage (tokens, cost):")]
     out += _wrapped(f"Batch ({usage.total.runs} runs): {usage.total.short()}", "  ")
     for ticket_id, totals in sorted(usage.tickets.items(), key=lambda kv: (-kv[1].cost_usd, kv[0])):

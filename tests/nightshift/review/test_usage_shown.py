@@ -55,3 +55,15 @@ def test_mr_summary_gets_the_ticket_usage_before_its_links(tmp_path) -> None:
     assert out.index("### Agent usage") < out.index("### Links")
     assert "42.0k tokens in, 2.9k out (4.0k cached), $0.2500 in 2 agent run(s)." in out
     assert with_usage(summary, ticket_usage(_state(tmp_path), "P-9")) == summary  # no runs, no section
+
+
+def test_runs_that_report_no_usage_add_no_section(tmp_path) -> None:
+    state = BatchState(ArtifactStore(f"file://{tmp_path}").batch("2026-11-30-overnight"))
+    state.artifacts.write_text(
+        f"{state.run_dir_name('P-1', Checkpoint.C0, 'try1')}/usage.json", TokenUsage().model_dump_json()
+    )
+    batch = view([ticket("P-1")], [outcome("P-1")])
+    batch.usage = batch_usage(state)
+    assert batch.usage.total.runs == 1
+    assert "Agent usage" not in render_dashboard(batch, build_queue(batch))
+    assert with_usage("x\n### Links\n", ticket_usage(state, "P-1")) == "x\n### Links\n"
