@@ -11,7 +11,7 @@ import json
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nightshift.models import Ticket
 
@@ -48,6 +48,13 @@ class TokenUsage(BaseModel):
     model: str = ""
     #: Where cost_usd comes from: the agent's own report, Nightshift's price table, or nowhere.
     cost_source: Literal["agent", "price_table", "none"] = "none"
+
+    @model_validator(mode="after")
+    def _cost_has_a_source(self) -> TokenUsage:
+        """A cost without a named source came from the agent's own result."""
+        if self.cost_usd > 0 and self.cost_source == "none":
+            self.cost_source = "agent"
+        return self
 
 
 class ScopeResult(BaseModel):
