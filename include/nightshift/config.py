@@ -115,3 +115,29 @@ def load_config(path: Path | None = None) -> NightshiftConfig:
 @lru_cache(maxsize=4)
 def cached_config(path: str | None = None) -> NightshiftConfig:
     return load_config(Path(path) if path else None)
+
+
+def config_problems(path: Path | None = None) -> list[str]:
+    """Every problem of a configuration file (and of the environment overrides), one line each, named
+    by its key path: what `python -m nightshift config check` prints. Empty when the file is valid."""
+    path = path or Path(os.environ.get("NIGHTSHIFT_CONFIG") or DEFAULT_CONFIG)
+    try:
+        data = load_yaml_file(path) or {}
+    except (ValueError, OSError) as exc:
+        return [f"{path}: {exc}"]
+    if not isinstance(data, dict):
+        return [f"{path}: the top level must be a mapping of sections, not {type(data).__name__}"]
+    problems: list[str] = []
+    try:
+        NightshiftConfig.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            value = "" if error["type"] == "missing" else f" (got {error.get('input')!r:.60})"
+            problems.append(f"{path}: {where}: {error['msg']}{value}")
+    if zone := os.environ.get("NIGHTSHIFT_TIMEZONE"):
+        try:
+            Schedule(timezone=zone)
+        except ValidationError as exc:
+            problems.append(f"NIGHTSHIFT_TIMEZONE: {exc.errors()[0]['msg']}")
+    return problems
