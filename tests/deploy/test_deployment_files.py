@@ -242,7 +242,10 @@ def test_init_migrates_then_creates_the_agents_pool_the_dag_and_config_use() -> 
     config_file = REPO / "include" / "config" / "nightshift.yaml"
     printed = subprocess.run(
         [sys.executable, "-m", "nightshift", "config", "pool", str(config_file)],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout.split()
     assert printed == ["nightshift_agents", "3"]
     pool = printed[0]
