@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint bench reliability system clean
+.PHONY: demo up test test-fast lint bench reliability system clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt constraints.txt constraints-deploy.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ system:
 
 demo: system $(STAMP)
 	$(PY) -m nightshift demo $(ARGS)
+
+# The local deployment on loopback from one settings file (SETTINGS, default deploy/local.yaml); Ctrl-C stops it.
+up: system $(STAMP)
+	$(PY) -m nightshift_local.up $(SETTINGS)
 
 test: system $(STAMP)
 	@bash scripts/ensure-system-packages.sh --tests

@@ -249,6 +249,8 @@ def before_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkp
             f"({ctx.manifest.config.timeout_per_ticket}) before {checkpoint.value}",
         )
         return Decision(action="fail", reason=f"{ticket_id} timed out before {checkpoint.value}")
+    if (late := window_decision(ctx, ticket_id, checkpoint)) is not None:
+        return late
     if checkpoint == Checkpoint.C0 and (claimed := _claim_branch(ctx, ticket_id)) is not None:
         return claimed
     return CONTINUE
@@ -333,6 +335,8 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         )
     ctx.state.start_ticket(ticket_id, ctx.manifest.config.timeout_seconds, ctx.clock())
     remaining = (ctx.state.deadline(ticket_id, ctx.clock()) - ctx.clock()).total_seconds()  # type: ignore[operator]
+    if ctx.window_end is not None:  # the agent is stopped when the gates window opens
+        remaining = min(remaining, (ctx.window_end - ctx.clock()).total_seconds())
     workspace, _repo, base, _ = _workspace(ctx, ticket_id)
     per_checkpoint = ctx.limits.timeout_seconds if ctx.limits else int(remaining)
     limits = (ctx.limits or Limits(timeout_seconds=1)).model_copy(
@@ -388,6 +392,8 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
             until=event.reset_at,
             reason=f"rate limit #{len(ctx.state.rate_limits())}: batch paused until {event.reset_at}",
         )
+    if result.status == "failed" and ctx.window_end is not None and ctx.clock() >= ctx.window_end:
+        return stopped_at_window(ctx, ticket_id, checkpoint)
     if result.status == "failed":
         _finish(ctx, ticket_id, TicketState.FAILED, f"{checkpoint.value} failed: {result.reason}")
         ctx.workspaces.remove(ctx.batch_id, ticket_id)
@@ -651,3 +657,46 @@ def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
         reason=f"{ticket_id} {outcome.state.value}",
         data={"merge_request_url": outcome.merge_request_url},
     )
+
+
+# -- the night's end (issue 12): generation stops when the gates window opens ----------------------------
+def checkpoint_budget(ctx: GenerationContext, ticket_id: str, now: dt.datetime) -> dt.timedelta:
+    """How long the next checkpoint may run: its own timeout, capped by what is left of the ticket's."""
+    deadline = ctx.state.deadline(ticket_id, now)
+    left = (deadline - now) if deadline is not None else None
+    own = dt.timedelta(seconds=ctx.limits.timeout_seconds) if ctx.limits else None
+    budgets = [b for b in (left, own) if b is not None]
+    return min(budgets) if budgets else dt.timedelta(0)
+
+
+def last_recorded_checkpoint(ctx: GenerationContext, ticket_id: str) -> str:
+    recorded = [cp.value for cp in Checkpoint if ctx.state.checkpoint_result(ticket_id, cp) is not None]
+    return recorded[-1] if recorded else "none"
+
+
+def _carry_over_for_window(ctx: GenerationContext, ticket_id: str, why: str) -> Decision:
+    assert ctx.window_end is not None
+    reason = (
+        f"{why} before the gates window at {ctx.window_end:%Y-%m-%d %H:%M}Z; last recorded checkpoint: "
+        f"{last_recorded_checkpoint(ctx, ticket_id)}; carried over to the next batch"
+    )
+    outcome = _finish(ctx, ticket_id, TicketState.CARRIED_OVER, reason)
+    return Decision(action="skip", reason=f"{ticket_id} carried over: {outcome.reason}")
+
+
+def window_decision(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoint) -> Decision | None:
+    """None when `checkpoint` can finish before the gates window, judged by its timeout; otherwise the
+    ticket is carried over now rather than started and cut off: the night has an end."""
+    if ctx.window_end is None:
+        return None
+    now = ctx.clock()
+    budget = checkpoint_budget(ctx, ticket_id, now)
+    if now + budget <= ctx.window_end:
+        return None
+    return _carry_over_for_window(ctx, ticket_id, f"{checkpoint.value} (timeout {budget}) could not finish")
+
+
+def stopped_at_window(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoint) -> Decision:
+    """The agent was still running when the gates window opened: the runner stopped it there."""
+    ctx.workspaces.remove(ctx.batch_id, ticket_id)
+    return _carry_over_for_window(ctx, ticket_id, f"{checkpoint.value} was stopped: it had not finished")
