@@ -23,6 +23,7 @@ from benchmarks._harness import REPO, Case, Result, Settings, run_case, size
 AREAS = {
     "manifest": "benchmarks.manifest",
     "sequencing": "benchmarks.sequencing",
+    "sequencing_quality": "benchmarks.sequencing_quality",
     "sanitise": "benchmarks.sanitise",
     "artifacts": "benchmarks.artifacts",
     "trackers": "benchmarks.trackers",
