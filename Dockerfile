@@ -12,7 +12,9 @@ FROM ${AIRFLOW_IMAGE}
 # -- system packages (as root) -------------------------------------------------------------------------
 # bubblewrap: the agent sandbox. It needs user namespaces from the container runtime (see
 #   deploy/README-section.md: seccomp, AppArmor, masked /proc); without them Nightshift fails closed and
-#   runs no agent. git: mirrors, worktrees, commits and pushes. prlimit comes with util-linux (essential).
+#   runs no agent. It must be 0.7 or later (--size caps the sandbox's scratch tmpfs; bookworm ships
+#   0.8). The sandbox's seccomp filter and egress proxy are Nightshift's own Python: no extra package.
+#   git: mirrors, worktrees, commits and pushes. prlimit comes with util-linux (essential).
 USER root
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends bubblewrap git \

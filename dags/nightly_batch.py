@@ -3,7 +3,8 @@
 
 One run is one batch of the spec: **intake** (17:00) collects `ready-for-agent` tickets and writes the
 manifest; **generation** (from 18:00) runs each ticket C0 → C1 → escalation check → C2 → draft MR, at most
-`parallel_agents` agents at once (pool `nightshift_agents`); **gates** (06:00); **review queue** (08:00).
+`parallel_agents` agents at once (pool `nightshift_agents`); **gates** (06:00) wait for each MR's pipeline and
+score it, one mapped row per MR (retry one alone); **review queue** (08:00), even when some gates failed.
 
 The grid shows one mapped row per ticket id. Trigger a run by hand with the Params below; clearing or
 retrying any task is safe (every side effect is idempotent).
@@ -18,10 +19,10 @@ from airflow.sdk import Param, dag, task_group
 
 from nightshift_airflow.operators.batch import (
     FinishGenerationOperator,
-    GatesOperator,
     ReviewQueueOperator,
     StartGenerationOperator,
 )
+from nightshift_airflow.operators.gates import GatesOperator, GateTicketsOperator
 from nightshift_airflow.operators.intake import CollectOperator, SequenceOperator, ValidateOperator
 from nightshift_airflow.operators.ticket_steps import (
     EscalationCheckOperator,
@@ -33,10 +34,16 @@ from nightshift_airflow.operators.ticket_steps import (
 )
 from nightshift_airflow.priority import MANIFEST_ORDER
 from nightshift_airflow.schedule import intake_timetable
+from nightshift_airflow.sensors.pipeline import PipelineSensor
 from nightshift_airflow.sensors.windows import WindowSensor
 
 AGENTS_POOL = "nightshift_agents"
 INTAKE_TIMETABLE = intake_timetable()  # NIGHTSHIFT_INTAKE_CRON, NIGHTSHIFT_TIMEZONE
+#: How long the gates wait for an MR's CI pipeline, and how often they look (NIGHTSHIFT_PIPELINE_*).
+PIPELINE_WAIT = {
+    "timeout_minutes": float(os.environ.get("NIGHTSHIFT_PIPELINE_TIMEOUT_MINUTES", "30")),
+    "poll_seconds": float(os.environ.get("NIGHTSHIFT_PIPELINE_POLL_SECONDS", "30")),
+}
 AGENT_STEP = {"pool": AGENTS_POOL, "weight_rule": MANIFEST_ORDER, "execution_timeout": dt.timedelta(hours=3)}
 
 
@@ -88,12 +95,26 @@ def nightshift_nightly_batch() -> None:
     tickets = ticket.expand(ticket_id=start.output)
     finish = FinishGenerationOperator(task_id="finish_generation", trigger_rule="all_done")
     gates_window = WindowSensor(task_id="wait_gates_window", window="gates")
-    gates = GatesOperator(task_id="gates")
-    review_window = WindowSensor(task_id="wait_review_window", window="review")
+    to_gate = GateTicketsOperator(task_id="gate_tickets")
+
+    @task_group(group_id="gates")
+    def gates(ticket_id: str) -> None:
+        label = {"map_index_template": "{{ task.ticket_id }}"}
+        wait = PipelineSensor(task_id="pipeline", ticket_id=ticket_id, **PIPELINE_WAIT, **label)
+        # Runs the repository's tests in the sandbox: an agents-pool slot. all_done: a pipeline we could
+        # not read is a not_run check, not a reason to skip the gates.
+        check = GatesOperator(
+            task_id="check", ticket_id=ticket_id, pool=AGENTS_POOL, trigger_rule="all_done", **label
+        )
+        wait >> check
+
+    gated = gates.expand(ticket_id=to_gate.output)
+    # all_done: the morning queue comes out even when some gates failed (their MRs show no score).
+    review_window = WindowSensor(task_id="wait_review_window", window="review", trigger_rule="all_done")
     review = ReviewQueueOperator(task_id="review_queue")
 
     collect >> validate >> manifest >> generation_window >> start >> tickets >> finish
-    finish >> gates_window >> gates >> review_window >> review
+    finish >> gates_window >> to_gate >> gated >> review_window >> review
 
 
 nightshift_nightly_batch()

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("file")
     show.set_defaults(func=_manifest_show)
 
+    _add_gates(sub)
+
     standins = sub.add_parser(
         "standins", help="serve the GitLab and Jira stand-ins (prints one JSON line)", add_help=False
     )
@@ -62,6 +64,73 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run one whole demo batch through a local Airflow", add_help=False)
     demo.set_defaults(func=_demo)
     return parser
+
+
+def _add_gates(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    gates = sub.add_parser("gates", help="run the gates (checks, score, summary) on a commit range")
+    gsub = gates.add_subparsers(dest="action", required=True)
+    check = gsub.add_parser("check", help="check base...head and print the gate report")
+    check.add_argument("--repo", required=True, help="a git work tree or repository")
+    check.add_argument("--base", required=True, help="the target revision (the MR's base)")
+    check.add_argument("--head", required=True, help="the revision to judge")
+    check.add_argument("--ticket", help="the ticket: a JSON/YAML Ticket or a ticket markdown file")
+    check.add_argument("--test-command", help="overrides tests.command")
+    check.add_argument("--toolchain", help="a prebuilt toolchain folder (e.g. a venv) for the tests")
+    check.add_argument("--config", help="a Nightshift config or a gates section (default: NIGHTSHIFT_CONFIG)")
+    check.add_argument("--json", action="store_true", help="print the documented JSON (else a summary)")
+    check.add_argument("--full-json", action="store_true", help="print the whole gate report")
+    check.add_argument("--min-score", type=int, default=None, help="exit 1 when the score is below this")
+    check.set_defaults(func=_gates_check)
+    tools = gsub.add_parser("install-tools", help="install semgrep into its pinned tool venv")
+    tools.set_defaults(func=_gates_install_tools)
+
+
+def _gates_check(args: argparse.Namespace) -> int:
+    import json
+
+    from nightshift.forge.git import GitError
+    from nightshift.gates.config import load_gates_config
+    from nightshift.gates.run import run_gates
+    from nightshift.gates.ticket_file import load_ticket_file
+
+    try:
+        config = load_gates_config(Path(args.config) if args.config else None)
+        if args.test_command:
+            config = config.model_copy(
+                update={"tests": config.tests.model_copy(update={"command": args.test_command})}
+            )
+        ticket = load_ticket_file(Path(args.ticket)) if args.ticket else None
+        report = run_gates(
+            Path(args.repo),
+            args.base,
+            args.head,
+            ticket,
+            config,
+            toolchain=Path(args.toolchain) if args.toolchain else None,
+        )
+    except (ValueError, OSError, GitError) as exc:
+        print(f"gates: {exc}", file=sys.stderr)
+        return 2
+    if args.full_json:
+        print(report.model_dump_json(indent=2))
+    elif args.json:
+        print(json.dumps(report.cli_json(), indent=2))
+    else:
+        print(report.summary_markdown)
+    if args.min_score is not None and report.score < args.min_score:
+        return 1
+    return 0
+
+
+def _gates_install_tools(args: argparse.Namespace) -> int:
+    from nightshift.gates.tools import ToolInstallError, install_semgrep
+
+    try:
+        print(f"semgrep: {install_semgrep()}")
+    except (ToolInstallError, OSError) as exc:
+        print(f"gates: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _standins(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nightshift.agents.config import AgentConfig
 from nightshift.forge.fence import FencePolicy
+from nightshift.gates.config import GatesConfig
 from nightshift.generation.escalation import EscalationPolicy
 from nightshift.intake.config import IntakeConfig
 from nightshift.models import BatchConfig
@@ -68,6 +69,7 @@ class NightshiftConfig(BaseModel):
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
 
 
 class ConfigError(ValueError):

@@ -265,6 +265,26 @@ class _Pipeline:
     updated_at: str = field(default_factory=_now)
     started_at: str | None = None
     finished_at: str | None = None
+    source: str = "push"  # "external": created by a commit status on a sha with no pipeline
+
+
+@dataclass
+class _CommitStatus:
+    """An external commit status (a "generic commit status" job): what `POST statuses/:sha` records."""
+
+    id: int
+    project_id: int
+    sha: str
+    ref: str
+    name: str
+    status: str
+    author: _User
+    pipeline_id: int
+    target_url: str | None = None
+    description: str | None = None
+    created_at: str = field(default_factory=_now)
+    started_at: str | None = None
+    finished_at: str | None = None
 
 
 @dataclass
@@ -288,6 +308,9 @@ class _Project:
     merge_requests: dict[int, _MergeRequest] = field(default_factory=dict)
     issues: dict[int, _Issue] = field(default_factory=dict)
     pipelines: list[_Pipeline] = field(default_factory=list)
+    commit_statuses: list[_CommitStatus] = field(default_factory=list)
+    #: Scripted pipeline statuses still to come, by pipeline id (see GitLabStandin.script_pipeline).
+    pipeline_scripts: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -334,6 +357,7 @@ class GitLabStandin(StandinServer):
         self._tokens: dict[str, _Grant] = {}
         self._projects: dict[int, _Project] = {}
         self._links: list[_IssueLink] = []
+        self.quick_actions: list[QuickAction] = []  # every executed `/command`, in order
         self._apply_seed(model)
         self._register_routes()
 
@@ -513,6 +537,7 @@ class GitLabStandin(StandinServer):
         mr = api + "/merge_requests/{iid}"
         issue = api + "/issues/{iid}"
         for method, pattern, handler in [
+            *self._ci_routes(api, mr),
             ("GET", "/api/v4/user", self._get_user),
             ("GET", api, self._get_project),
             ("GET", api + "/repository/branches", self._list_branches),
@@ -1029,7 +1054,7 @@ class GitLabStandin(StandinServer):
             "sha": p.sha,
             "ref": p.ref,
             "status": p.status,
-            "source": "push",
+            "source": p.source,
             "created_at": p.created_at,
             "updated_at": p.updated_at,
             "web_url": web,
@@ -1192,7 +1217,8 @@ class GitLabStandin(StandinServer):
             self._user(request),
         )
         proj.merge_requests[mr.iid] = mr
-        return Response(201, self._mr_json(proj, mr, heads))
+        mr.description = run_quick_actions(self, proj, mr, mr.author, mr.description, "description")
+        return Response(201, self._mr_json(proj, mr))
 
     def _get_mr(self, request: Request) -> dict[str, Any]:
         proj = self._project(request)
@@ -1227,6 +1253,8 @@ class GitLabStandin(StandinServer):
             mr.state, mr.closed_at, mr.closed_by, mr.frozen_sha = "opened", None, None, None
         elif event not in (None, "", "close", "reopen"):
             raise HttpError(400, {"error": "state_event does not have a valid value"})
+        if "description" in params:
+            mr.description = run_quick_actions(self, proj, mr, user, mr.description, "description")
         mr.updated_at = _now()
         return self._mr_json(proj, mr)
 
@@ -1260,6 +1288,7 @@ class GitLabStandin(StandinServer):
             next(self._ids), str(body), self._user(request), now, now, kind, owner.id, owner.iid, proj.id
         )
         owner.notes.append(note)
+        note.body = run_quick_actions(self, proj, owner, note.author, note.body, "note")
         owner.updated_at = now
         return Response(201, self._note_json(note))
 
@@ -1282,6 +1311,8 @@ class GitLabStandin(StandinServer):
         if not body:
             raise HttpError(400, {"error": "body is missing"})
         note.body, note.updated_at = str(body), _now()
+        proj, owner = self._noteable(request)
+        note.body = run_quick_actions(self, proj, owner, note.author, note.body, "note")
         return self._note_json(note)
 
     def _delete_note(self, request: Request) -> Response:
@@ -1395,6 +1426,9 @@ class GitLabStandin(StandinServer):
             _as_list(params.get("labels")),
             self._user(request),
         )
+        issue.description = run_quick_actions(
+            self, proj, issue, issue.author, issue.description, "description"
+        )
         return Response(201, self._issue_json(issue))
 
     def _get_issue(self, request: Request) -> dict[str, Any]:
@@ -1417,6 +1451,10 @@ class GitLabStandin(StandinServer):
             issue.state, issue.closed_at, issue.closed_by = "opened", None, None
         elif event not in (None, "", "close", "reopen"):
             raise HttpError(400, {"error": "state_event does not have a valid value"})
+        if "description" in params:
+            issue.description = run_quick_actions(
+                self, proj, issue, self._user(request), issue.description, "description"
+            )
         issue.updated_at = _now()
         return self._issue_json(issue)
 
@@ -1580,6 +1618,164 @@ class GitLabStandin(StandinServer):
         )
         return self._page(proj.path, body)
 
+    # --- CI: commit statuses and scripted pipelines (the gates stage's endpoints) -------------------------
+    def script_pipeline(
+        self, project: str, sha: str, statuses: list[str], ref: str | None = None
+    ) -> dict[str, Any]:
+        """A new CI pipeline for `sha` that moves through `statuses`, one step per API read of the
+        project's pipelines (created -> running -> success, say): deterministic progress with no clock.
+        The last status stays. Returns the pipeline as created."""
+        if not statuses or any(s not in PIPELINE_STATUSES for s in statuses):
+            raise ValueError(f"{statuses!r}: need GitLab pipeline statuses")
+        with self.lock:
+            proj = self._project_by_path(project)
+            if ref is None:
+                heads = self.repos.heads(proj.path)
+                ref = next((b for b, h in heads.items() if h == sha and b != proj.default_branch), None)
+            pipeline = _Pipeline(
+                next(self._ids),
+                len(proj.pipelines) + 1,
+                proj.id,
+                sha,
+                ref or proj.default_branch,
+                statuses[0],
+                next(iter(self._users.values())),
+            )
+            proj.pipelines.append(pipeline)
+            self._move_pipeline(pipeline, statuses[0])
+            proj.pipeline_scripts[pipeline.id] = list(statuses[1:])
+            return self._pipeline_json(pipeline, full=True)
+
+    @staticmethod
+    def _move_pipeline(pipeline: _Pipeline, status: str) -> None:
+        now = _now()
+        pipeline.status, pipeline.updated_at = status, now
+        if status not in ("created", "pending", "waiting_for_resource", "preparing", "scheduled"):
+            pipeline.started_at = pipeline.started_at or now
+        if status in ("success", "failed", "canceled", "skipped"):
+            pipeline.finished_at = now
+
+    def commit_statuses(self, project: str, sha: str) -> list[dict[str, Any]]:
+        """Every commit status posted for `sha`, oldest first, for assertions."""
+        with self.lock:
+            proj = self._project_by_path(project)
+            return [self._commit_status_json(s) for s in proj.commit_statuses if s.sha == sha]
+
+    def _ci_routes(self, api: str, mr: str) -> list[tuple[str, str, Any]]:
+        """Registered first, so the pipeline reads below advance scripted pipelines before answering."""
+        return [
+            ("POST", api + "/statuses/{sha}", self._create_commit_status),
+            ("GET", api + "/repository/commits/{sha}/statuses", self._list_commit_statuses),
+            ("GET", mr + "/pipelines", self._advancing(self._list_mr_pipelines)),
+            ("GET", api + "/pipelines", self._advancing(self._list_pipelines)),
+            ("GET", api + "/pipelines/{pipeline_id}", self._advancing(self._get_pipeline)),
+        ]
+
+    def _advancing(self, handler: Any) -> Any:
+        def advance_then_answer(request: Request) -> Any:
+            proj = self._project(request)
+            for pipeline in proj.pipelines:
+                steps = proj.pipeline_scripts.get(pipeline.id)
+                if steps:
+                    self._move_pipeline(pipeline, steps.pop(0))
+            return handler(request)
+
+        return advance_then_answer
+
+    _STATUS_STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
+
+    def _create_commit_status(self, request: Request) -> Response:
+        """GitLab's rules: a pending or running status of the same name and ref moves on; a finished one
+        is kept and a new one starts (so re-posting the same result adds a job: callers look first).
+        A sha with no pipeline on that ref gets an `external` pipeline, as on GitLab."""
+        proj = self._project(request)
+        sha = request.params["sha"]
+        params = self._params(request)
+        state = str(params.get("state") or "")
+        if state not in self._STATUS_STATES:
+            raise HttpError(400, {"error": "state does not have a valid value"})
+        if not re.fullmatch(r"[0-9a-f]{40}", sha) or self.repos.resolve(proj.path, sha) != sha:
+            raise HttpError(404, "404 References Not Found")
+        heads = self.repos.heads(proj.path)
+        ref = str(params.get("ref") or next((b for b, h in heads.items() if h == sha), proj.default_branch))
+        name = str(params.get("name") or params.get("context") or "default")
+        now = _now()
+        pipeline = next(
+            (p for p in reversed(proj.pipelines) if p.sha == sha and p.ref == ref),
+            None,
+        )
+        if pipeline is None:
+            pipeline = _Pipeline(
+                next(self._ids),
+                len(proj.pipelines) + 1,
+                proj.id,
+                sha,
+                ref,
+                state,
+                self._user(request),
+                source="external",
+            )
+            proj.pipelines.append(pipeline)
+        current = next(
+            (
+                s
+                for s in reversed(proj.commit_statuses)
+                if (s.sha, s.ref, s.name) == (sha, ref, name) and s.status in ("pending", "running")
+            ),
+            None,
+        )
+        if current is not None and current.status == state:
+            raise HttpError(400, {"message": f"Cannot transition status via :{state} from :{state}"})
+        status = current or _CommitStatus(
+            next(self._ids), proj.id, sha, ref, name, state, self._user(request), pipeline.id
+        )
+        status.status = state
+        status.target_url = params.get("target_url", status.target_url)
+        status.description = params.get("description", status.description)
+        if state != "pending":
+            status.started_at = status.started_at or now
+        if state in ("success", "failed", "canceled", "skipped"):
+            status.finished_at = now
+        if current is None:
+            proj.commit_statuses.append(status)
+        if pipeline.source == "external":  # its only jobs are statuses: it takes the latest one's state
+            pipeline.status, pipeline.updated_at = state, now
+        return Response(201, self._commit_status_json(status))
+
+    def _list_commit_statuses(self, request: Request) -> Response:
+        proj = self._project(request)
+        sha = request.params["sha"]
+        found = [
+            s
+            for s in proj.commit_statuses
+            if s.sha == sha and request.arg("ref") in (None, s.ref) and request.arg("name") in (None, s.name)
+        ]
+        if request.arg("all") not in ("true", "1"):  # GitLab: only the latest per name unless all=true
+            latest: dict[str, _CommitStatus] = {}
+            for s in found:
+                latest[s.name] = s
+            found = sorted(latest.values(), key=lambda s: s.id)
+        return self._paginate(request, [self._commit_status_json(s) for s in found])
+
+    def _commit_status_json(self, s: _CommitStatus) -> dict[str, Any]:
+        return {
+            "id": s.id,
+            "sha": s.sha,
+            "ref": s.ref,
+            "status": s.status,
+            "name": s.name,
+            "stage": "external",
+            "target_url": s.target_url,
+            "description": s.description,
+            "created_at": s.created_at,
+            "started_at": s.started_at,
+            "finished_at": s.finished_at,
+            "allow_failure": False,
+            "coverage": None,
+            "pipeline_id": s.pipeline_id,
+            "author": self._user_json(s.author),
+        }
+
 
 def _int(value: str, name: str) -> int:
     if not value.isdigit():
@@ -1589,3 +1785,116 @@ def _int(value: str, name: str) -> int:
 
 def _parse(timestamp: str) -> dt.datetime:
     return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+# --- quick actions: what GitLab does with `/command` lines in descriptions and notes -----------------------
+#: The quick actions GitLab knows for issues and merge requests (docs: user/project/quick_actions.md).
+QUICK_ACTION_NAMES = frozenset(
+    """add_child add_contacts add_email approve assign assign_reviewer award blocked_by blocks cc
+    checkin_reminder child_epic clear_health_status clear_weight clone close confidential copy_metadata
+    create_merge_request done draft due duplicate epic estimate estimate_time health_status iteration
+    label labels lock merge milestone move page parent_epic promote promote_to_incident publish q react
+    ready rebase reassign reassign_reviewer relabel relate remove_child remove_child_epic remove_contacts
+    remove_due_date remove_email remove_epic remove_estimate remove_estimate_time remove_iteration
+    remove_label remove_milestone remove_parent remove_parent_epic remove_reviewer remove_time_spent
+    remove_zoom reopen request_review reviewer set_parent severity shrug spend spend_time status
+    submit_review subscribe tableflip target_branch timeline title todo type unapprove unassign
+    unassign_reviewer unlabel unlink unlock unsubscribe weight wip zoom""".split()
+)
+# GitLab's extractor (lib/gitlab/quick_actions/extractor.rb): `^/<name>( <arg>)?` on a line of its own,
+# case-insensitive, outside fenced code. GitLab also skips HTML blocks, `>>>` quotes and inline code
+# spread over lines; the stand-in does not, so it executes at least what GitLab would.
+_QUICK_ACTION_RE = re.compile(
+    r"(?P<code>^```.+?\n```$)"
+    r"|^/(?P<cmd>" + "|".join(sorted(QUICK_ACTION_NAMES, key=len, reverse=True)) + r")"
+    r"(?:[ ](?P<arg>[^\n]*))?(?:[ \t]*\n|$)",
+    re.MULTILINE | re.DOTALL | re.IGNORECASE,
+)
+_LABEL_ARG_RE = re.compile(r'~"([^"]+)"|~(\S+)|(\S+)')
+
+
+@dataclass
+class QuickAction:
+    """One executed quick action, as the stand-in journals it (`GitLabStandin.quick_actions`)."""
+
+    where: str  # e.g. "MergeRequest group/app!1 description", "Issue group/app#2 note"
+    name: str
+    arg: str
+    user: str
+    applied: bool  # False: recognised (GitLab would run it) but not modelled by the stand-in
+
+
+def extract_quick_actions(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """(text without the command lines, [(name, arg), ...]) as GitLab's extractor finds them."""
+    commands: list[tuple[str, str]] = []
+
+    def take(match: re.Match[str]) -> str:
+        if match.group("cmd") is None:
+            return match.group(0)
+        commands.append((match.group("cmd").lower(), (match.group("arg") or "").strip()))
+        return ""
+
+    remaining = _QUICK_ACTION_RE.sub(take, text.replace("\r", ""))
+    return remaining.rstrip(), commands
+
+
+def _label_names(arg: str) -> list[str]:
+    return [a or b or c for a, b, c in _LABEL_ARG_RE.findall(arg)]
+
+
+def _apply_quick_action(
+    standin: GitLabStandin, proj: _Project, target: _MergeRequest | _Issue, user: _User, name: str, arg: str
+) -> bool:
+    """Do what GitLab does for the modelled commands; False for the others (and for refused ones)."""
+    if name in ("label", "labels"):
+        target.labels = _merge_labels(target.labels, _label_names(arg), [])
+    elif name == "relabel":
+        target.labels = _merge_labels([], _label_names(arg), [])
+    elif name in ("unlabel", "remove_label"):
+        target.labels = _merge_labels(target.labels, [], _label_names(arg)) if arg else []
+    elif name == "close" and target.state == "opened":
+        if isinstance(target, _MergeRequest):
+            target.frozen_sha = standin._mr_sha(proj, target, None)
+        target.state, target.closed_at, target.closed_by = "closed", _now(), user
+    elif name == "reopen" and target.state == "closed":
+        target.state, target.closed_at, target.closed_by = "opened", None, None
+        if isinstance(target, _MergeRequest):
+            target.frozen_sha = None
+    elif name == "title" and arg:
+        target.title = arg
+    elif not isinstance(target, _MergeRequest):
+        return False
+    elif name == "approve":
+        if all(u.id != user.id for u, _ in target.approvals):
+            target.approvals.append((user, _now()))
+    elif name == "unapprove":
+        target.approvals = [(u, at) for u, at in target.approvals if u.id != user.id]
+    elif name == "ready":
+        target.title = _DRAFT_RE.sub("", target.title, count=1)
+    elif name in ("draft", "wip"):
+        if not target.draft:
+            target.title = f"Draft: {target.title}"
+    elif name == "target_branch" and arg in standin.repos.heads(proj.path):
+        target.target_branch = arg
+    elif name == "merge" and target.state == "opened" and not target.draft:
+        try:
+            standin.merge(proj.path, target.iid, user.username)
+        except GitError:
+            return False
+    else:
+        return False
+    standin._ensure_project_labels(proj, target.labels)
+    return True
+
+
+def run_quick_actions(
+    standin: GitLabStandin, proj: _Project, target: _MergeRequest | _Issue, user: _User, text: str, field: str
+) -> str:
+    """Execute the quick actions in `text` on `target` as `user`, journal them, return the rest of it."""
+    remaining, commands = extract_quick_actions(text)
+    sign = "!" if isinstance(target, _MergeRequest) else "#"
+    where = f"{type(target).__name__.lstrip('_')} {proj.path}{sign}{target.iid} {field}"
+    for name, arg in commands:
+        applied = _apply_quick_action(standin, proj, target, user, name, arg)
+        standin.quick_actions.append(QuickAction(where, name, arg, user.username, applied))
+    return remaining

@@ -9,7 +9,7 @@ from pathlib import Path
 from airflow.sdk.definitions.context import Context
 
 from nightshift.agents.contract import Limits
-from nightshift.agents.runner import build_runner
+from nightshift.agents.runner import AgentRunner, build_runner
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore, BatchArtifacts
 from nightshift.config import NightshiftConfig, cached_config
@@ -89,10 +89,12 @@ def generation_context(context: Context) -> GenerationContext:
         return trackers[source.display_name]
 
     agent = config.agent
+    runner = build_runner(agent)
+    register_connection_secrets(runner, config, token)
     return GenerationContext(
         manifest=manifest,
         state=BatchState(artifacts),
-        runner=build_runner(agent),
+        runner=runner,
         workspaces=_workspaces(str(Path(config.workdir) / "workspaces"), agent.min_free_disk_mb),
         record=lambda ticket_id: read_record(artifacts, ticket_id),
         repository=repository,
@@ -104,3 +106,22 @@ def generation_context(context: Context) -> GenerationContext:
         labels=config.forge.labels,
         fence=config.forge.fence,
     )
+
+
+def register_connection_secrets(runner: AgentRunner, config: NightshiftConfig, *known: str) -> None:
+    """Register the forge and tracker connections' secrets (password/token and the full URI) with the
+    runner's redactor: connections stored in Airflow's database never appear in the environment, so
+    the environment scan alone would miss them (issue 9, item 11)."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    secrets: list[str | None] = list(known)
+    conn_ids = {config.forge.gitlab_conn_id}
+    conn_ids |= {s.connection_id for s in config.intake.sources if s.kind != "files" and s.connection_id}
+    for conn_id in sorted(conn_ids):
+        try:
+            conn = BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            continue  # the step that uses it fails with its own message
+        secrets += [conn.password, conn.get_uri() if conn.password else None]
+    runner.register_secrets(*secrets)

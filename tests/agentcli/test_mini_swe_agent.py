@@ -1,10 +1,11 @@
 """A real coding-agent CLI (mini-swe-agent from PyPI), run offline through Nightshift's command backend
 and sandbox, against the OpenAI-compatible stub model in tests/support/stub_model.py.
 
-Network choice: the stub listens on the host's loopback and the preset uses `network: allow`
-(the sandbox shares the host network), which is exactly how a real deployment reaches its model API.
-The alternative (stub inside the sandbox's own network namespace) would prove less: the
-network-off case is already covered by tests/nightshift/agents/test_agent_sandbox.py.
+Network choice: the stub listens on the host's loopback and the preset uses `network: allow`, so the
+CLI reaches it exactly as a real deployment reaches its model API: through Nightshift's egress proxy
+(HTTP_PROXY inside the sandbox, a unix socket out of it). The proxy always refuses loopback, so the test
+sets the test-only `allow_loopback_ports` for the stub's port; the rest of the allow-list policy is
+covered by tests/reliability/test_sandbox_egress.py.
 
 The CLI is installed once into its own venv under ~/.cache/nightshift/agent-venvs/ (keyed by the
 pinned versions, reused when present) with the project's own pip, so the machine's package index
@@ -125,7 +126,7 @@ def test_mini_swe_agent_edits_the_worktree_through_the_sandbox(tmp_path, origin,
     with StubModel(script, log_path=tmp_path / "model-requests.jsonl") as stub:
         config = AgentConfig(preset="mini-swe-agent", timeout_seconds=180,
                              command_vars={"mini": str(venv / "bin" / "mini"), "api_base": stub.base_url},
-                             allowed_hosts=[f"127.0.0.1:{stub.port}"])
+                             allowed_hosts=[f"127.0.0.1:{stub.port}"], allow_loopback_ports=[stub.port])
         runner = build_runner(config)
         results = {}
         for checkpoint in (Checkpoint.C0, Checkpoint.C2):
@@ -146,6 +147,9 @@ def test_mini_swe_agent_edits_the_worktree_through_the_sandbox(tmp_path, origin,
     run = json.loads((tmp_path / "runs" / "C2" / "run.json").read_text())
     assert run["sandboxed"] is True and run["network"] == "allow" and run["exit_code"] == 0
     assert run["processes_left"] == 0
+    # Every model request went through the egress proxy (the sandbox has no other way out).
+    assert run["egress"] and all(d["destination"] == run["allowed_hosts"][0] and d["refused"] is None
+                                 for d in run["egress"])
 
     # What the model was sent: our prompt (ticket, result path), then the observation of the command.
     assert len(requests) == 4  # two steps per checkpoint

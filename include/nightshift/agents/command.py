@@ -5,11 +5,18 @@ prompt templates (include/config/prompts/C0.md, C1.md, C2.md) use string.Templat
 placeholders, filled per checkpoint. Template values are substituted once: a `$title` inside a
 ticket's text stays literal. Argument lists are never passed through a shell.
 
-Variables: $prompt (the rendered prompt text), $prompt_file (the same text in a file), $result_path
-(where the agent must write its result JSON; also in NIGHTSHIFT_RESULT), $request_path (the request
-JSON; also NIGHTSHIFT_REQUEST), $workspace, $checkpoint, $ticket_id, $home, and every `command_vars`
-entry. Prompts additionally get $title, $description, $acceptance_criteria, $estimated_files,
-$test_cases, $open_questions, $previous, $escalation_answer, $batch_id and $result_format.
+Variables: $prompt (the rendered prompt text), $prompt_file (the same text in a file),
+$prompt_yaml_file (a YAML file holding the prompt at the dotted key `prompt_yaml_key`, for CLIs that
+read their task from a config file), $result_path (where the agent must write its result JSON; also in
+NIGHTSHIFT_RESULT), $request_path (the request JSON; also NIGHTSHIFT_REQUEST), $workspace, $checkpoint,
+$ticket_id, $home, and every `command_vars` entry. Prompts additionally get $title, $description,
+$acceptance_criteria, $estimated_files, $test_cases, $open_questions, $previous, $escalation_answer,
+$batch_id and $result_format.
+
+The prompt reaches the agent by file ($prompt_file, $prompt_yaml_file) or on stdin (`prompt_stdin:
+true`); every preset does that. A ticket body can be large and multi-byte (44k CJK characters are over
+128 KiB of UTF-8): the prompt is capped in BYTES (MAX_PROMPT_BYTES), and a command whose one argument
+would exceed the kernel's per-argument limit (E2BIG) is refused before anything starts, naming the fix.
 
 When the CLI writes no result and the checkpoint is in `synthesise_results` (default: C2 only),
 the result is synthesised, exactly as follows:
@@ -32,6 +39,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 
+import yaml
+
 from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import (
     Checkpoint,
@@ -46,7 +55,11 @@ from nightshift.agents.runner import SANDBOX_IO, AgentRunner, Invocation, Prepar
 from nightshift.agents.sandbox import Mount, ProcessOutcome, python_runtime_paths
 from nightshift.forge.git import GitError, status_paths
 
-MAX_PROMPT_CHARS = 100_000
+#: The rendered prompt is cut (on a character boundary) beyond this many UTF-8 bytes.
+MAX_PROMPT_BYTES = 512 * 1024
+#: One argv string may not exceed MAX_ARG_STRLEN (32 pages = 128 KiB) or exec fails with E2BIG.
+MAX_ARG_BYTES = 100 * 1024
+_TRUNCATED = "\n\n[prompt truncated by Nightshift]\n"
 _STDOUT_TAIL = 4000
 
 RESULT_FORMATS: dict[Checkpoint, dict[str, object]] = {
@@ -144,9 +157,23 @@ def render_prompt(template: Template, ctx: RunContext) -> str:
         "home": str(ctx.paths.home),
     }
     text = template.substitute(fields)
-    if len(text) > MAX_PROMPT_CHARS:
-        text = text[:MAX_PROMPT_CHARS] + "\n\n[prompt truncated by Nightshift]\n"
+    encoded = text.encode("utf-8", errors="replace")
+    if len(encoded) > MAX_PROMPT_BYTES:
+        text = encoded[: MAX_PROMPT_BYTES - len(_TRUNCATED)].decode("utf-8", errors="ignore") + _TRUNCATED
     return ctx.redactor.text(text)
+
+
+def prompt_yaml(prompt: str, key: str) -> str:
+    """The prompt nested at a dotted key (`run.task` -> {run: {task: prompt}}), as YAML."""
+    data: dict[str, object] = {}
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child: dict[str, object] = {}
+        node[part] = child
+        node = child
+    node[leaf] = prompt
+    return yaml.safe_dump(data, allow_unicode=True, default_flow_style=False, width=1_000_000)
 
 
 def changed_files(workspace: Path) -> list[str] | None:
@@ -215,6 +242,7 @@ class CommandRunner(AgentRunner):
                 *config.command_vars,
                 "prompt",
                 "prompt_file",
+                "prompt_yaml_file",
                 "result_path",
                 "request_path",
                 "workspace",
@@ -233,12 +261,32 @@ class CommandRunner(AgentRunner):
     def prepare(self, ctx: RunContext) -> Invocation:
         prompt = render_prompt(self.prompts[ctx.request.checkpoint], ctx)
         host_prompt = ctx.run_dir / "prompt.md"
+        host_yaml = ctx.run_dir / "prompt.yaml"
         prompt_file = SANDBOX_IO / "prompt.md" if ctx.sandboxed else host_prompt
-        values = {**ctx.vars, "prompt": prompt, "prompt_file": str(prompt_file)}
+        yaml_file = SANDBOX_IO / "prompt.yaml" if ctx.sandboxed else host_yaml
+        values = {
+            **ctx.vars,
+            "prompt": prompt,
+            "prompt_file": str(prompt_file),
+            "prompt_yaml_file": str(yaml_file),
+        }
         try:
             argv = [Template(arg).substitute(values) for arg in self.config.command]
         except (KeyError, ValueError) as exc:
             raise PrepareError(f"agent command template: unknown placeholder {exc}") from None
+        longest = max((len(arg.encode("utf-8", errors="replace")) for arg in argv), default=0)
+        if longest > MAX_ARG_BYTES:
+            raise PrepareError(
+                f"an argument of the agent command is {longest} bytes, over the {MAX_ARG_BYTES}-byte limit "
+                f"for one argument (the prompt is {len(prompt.encode())} bytes): hand the prompt over with "
+                "$prompt_file, $prompt_yaml_file or prompt_stdin: true instead of $prompt"
+            )
+        evidence = {"prompt.md": prompt}
+        uses_yaml = any(
+            "$prompt_yaml_file" in arg or "${prompt_yaml_file}" in arg for arg in self.config.command
+        )
+        if uses_yaml:
+            evidence["prompt.yaml"] = prompt_yaml(prompt, self.config.prompt_yaml_key)
         mounts: list[Mount] = []
         seen: set[Path] = set()
         sources = [*self.config.ro_binds]
@@ -252,7 +300,14 @@ class CommandRunner(AgentRunner):
                     mounts.append(Mount(resolved))
         if ctx.sandboxed:
             mounts.append(Mount(host_prompt, dest=prompt_file))
-        return Invocation(argv=argv, mounts=mounts, evidence={"prompt.md": prompt})
+            if uses_yaml:
+                mounts.append(Mount(host_yaml, dest=yaml_file))
+        return Invocation(
+            argv=argv,
+            mounts=mounts,
+            evidence=evidence,
+            stdin=host_prompt if self.config.prompt_stdin else None,
+        )
 
     def interpret(self, ctx: RunContext, outcome: ProcessOutcome, raw: bytes | None) -> CheckpointResult:
         checkpoint = ctx.request.checkpoint

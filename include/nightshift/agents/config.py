@@ -29,7 +29,8 @@ UsageFormat = Literal["none", "claude-json", "codex-jsonl"]
 
 _ENV_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _VAR_NAME_RE = re.compile(r"\A[a-z_][a-z0-9_]{0,63}\Z")
-_HOST_PORT_RE = re.compile(r"\A(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):[0-9]{1,5}\Z")
+_HOST_PORT_RE = re.compile(r"\A(?:\[[0-9A-Fa-f:.]+\]|(?:\*\.)?[A-Za-z0-9.-]{1,253}):[0-9]{1,5}\Z")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 _BEHAVIOUR_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 
 #: Environment names the runner sets itself; config cannot override them.
@@ -40,7 +41,17 @@ _FORBIDDEN_ENV_PREFIXES = ("AIRFLOW", "_AIRFLOW", "NIGHTSHIFT_", "GIT_", "SSH_",
 
 #: Variables the command backend fills in itself (see command.py); config vars may not shadow them.
 BUILTIN_VARS = frozenset(
-    {"prompt", "prompt_file", "result_path", "request_path", "workspace", "checkpoint", "ticket_id", "home"}
+    {
+        "prompt",
+        "prompt_file",
+        "prompt_yaml_file",
+        "result_path",
+        "request_path",
+        "workspace",
+        "checkpoint",
+        "ticket_id",
+        "home",
+    }
 )
 
 
@@ -85,6 +96,12 @@ class AgentConfig(BaseModel):
     #: Extra `$name` values for the command and env templates (model name, API base, binary path...).
     command_vars: dict[str, str] = Field(default_factory=dict)
     prompts_dir: Path = DEFAULT_PROMPTS_DIR
+    #: Give the agent the prompt on stdin (else stdin is /dev/null): `claude -p`, `codex exec -`.
+    prompt_stdin: bool = False
+    #: Dotted key under which $prompt_yaml_file holds the prompt (mini-swe-agent: run.task).
+    prompt_yaml_key: str = Field(
+        default="prompt", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+    )
     #: Checkpoints for which a missing result.json is synthesised from the exit code and git status.
     synthesise_results: list[Checkpoint] = Field(default_factory=lambda: [Checkpoint.C2])
     usage_format: UsageFormat = "none"
@@ -96,12 +113,20 @@ class AgentConfig(BaseModel):
     max_processes: int = Field(default=256, ge=0)  # RLIMIT_NPROC; 0 = no limit
     max_output_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     max_file_mb: int = Field(default=1024, ge=0)  # RLIMIT_FSIZE; 0 = no limit
+    #: Size of each scratch tmpfs in the sandbox (/tmp, /var/tmp, home), memory-backed; 0 = kernel default.
+    scratch_mb: int = Field(default=512, ge=0)
 
     # -- isolation --
+    #: off: no network at all. allow: only `allowed_hosts`, through Nightshift's egress proxy (egress.py);
+    #: the sandbox never shares the worker's network, and loopback, private, link-local and the host's
+    #: own addresses are refused whatever the list says.
     network: NetworkMode = "off"
-    #: The model API endpoints the agent needs (host:port). Required with network=allow; recorded in
-    #: the run evidence. bubblewrap cannot filter by host: "allow" shares the host network.
+    #: The endpoints the agent needs (host:port, or *.domain:port). Required with network=allow; enforced
+    #: by the proxy and recorded in the run evidence.
     allowed_hosts: list[str] = Field(default_factory=list)
+    #: TEST ONLY: host-loopback ports the proxy may reach (a stub model on 127.0.0.1). Each must also be
+    #: in allowed_hosts as 127.0.0.1/localhost/[::1]:PORT. Production config never sets this.
+    allow_loopback_ports: list[int] = Field(default_factory=list)
     #: Names copied from the parent environment, e.g. the agent's own model key.
     env_allowlist: list[str] = Field(default_factory=list)
     #: Fixed values (templated with command_vars and $home/$workspace).
@@ -180,6 +205,12 @@ class AgentConfig(BaseModel):
             )
         if self.network == "off" and self.allowed_hosts:
             raise ValueError("allowed_hosts is set but network is off: set network: allow, or drop the hosts")
+        for port in self.allow_loopback_ports:
+            if not any(f"{host}:{port}" in self.allowed_hosts for host in _LOOPBACK_HOSTS):
+                raise ValueError(
+                    f"allow_loopback_ports: {port} is not in allowed_hosts as 127.0.0.1:{port} "
+                    "(test-only setting)"
+                )
         if self.backend == "command" and not self.command:
             raise ValueError("backend: command needs a command (argv template) or a preset that has one")
         return self

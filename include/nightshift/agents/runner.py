@@ -32,6 +32,7 @@ from string import Template
 
 from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import CheckpointRequest, CheckpointResult, parse_result
+from nightshift.agents.egress import EgressPolicy, EgressProxy, sandbox_egress
 from nightshift.agents.redact import Redactor
 from nightshift.agents.sandbox import (
     SANDBOX_HOME,
@@ -73,6 +74,8 @@ class Invocation:
     mounts: list[Mount] = field(default_factory=list)
     #: Extra evidence the backend produced before the run (name -> text), e.g. the rendered prompt.
     evidence: dict[str, str] = field(default_factory=dict)
+    #: A host file given to the agent as stdin (the prompt); None = /dev/null.
+    stdin: Path | None = None
 
 
 @dataclass
@@ -100,7 +103,13 @@ class AgentRunner(ABC):
     def __init__(self, config: AgentConfig, *, environ: Mapping[str, str] | None = None) -> None:
         self.config = config
         self._environ = os.environ if environ is None else environ
+        self._secrets: set[str] = set()
         self.sandbox = Sandbox(config.bwrap_path, unsandboxed=config.unsandboxed)
+
+    def register_secrets(self, *values: str | None) -> None:
+        """Values redacted from every piece of evidence, besides the environment's secrets: the forge
+        and tracker tokens read from Airflow connections (which need not be in the environment)."""
+        self._secrets |= {v for v in values if v}
 
     # -- to implement --
     @abstractmethod
@@ -123,7 +132,7 @@ class AgentRunner(ABC):
         """Run `request` in the sandbox with the worktree at request.workspace; evidence goes to run_dir."""
         checkpoint = request.checkpoint
         started = time.monotonic()
-        redactor = Redactor.from_environ(self._environ)
+        redactor = Redactor.from_environ(self._environ, extra=self._secrets)
         run_dir = Path(run_dir).resolve()
         claimed = Path(request.workspace)
         if claimed.is_absolute() and run_dir.is_relative_to(claimed.resolve()):
@@ -218,18 +227,38 @@ class AgentRunner(ABC):
             max_processes=_min_positive(self.config.max_processes, request.limits.max_processes),
             max_output_bytes=min(self.config.max_output_bytes, request.limits.max_output_bytes),
             max_file_mb=self.config.max_file_mb,
+            scratch_mb=self.config.scratch_mb,
         )
+        argv = invocation.argv
+        proxy: EgressProxy | None = None
+        if self.config.network == "allow" and sandboxed:
+            proxy = EgressProxy(
+                EgressPolicy(tuple(self.config.allowed_hosts), frozenset(self.config.allow_loopback_ports))
+            )
+            proxy.start()
+            wiring = sandbox_egress(proxy.socket_path, proxy_loopback=bool(self.config.allow_loopback_ports))
+            argv, mounts = [*wiring.argv_prefix, *argv], [*mounts, *wiring.mounts]
+            env.update(wiring.env)
+        elif self.config.network == "allow":
+            log.warning(
+                "agent.unsandboxed: the egress allow-list cannot be enforced, the agent has the network"
+            )
         spec = SandboxSpec(
-            argv=invocation.argv,
+            argv=argv,
             cwd=workspace,
             env=env,
             limits=limits,
             workspace=workspace,
             scratch_dir=scratch,
             mounts=mounts,
-            network=self.config.network == "allow",
+            stdin=invocation.stdin,
         )
-        outcome = self.sandbox.run(spec)
+        try:
+            outcome = self.sandbox.run(spec)
+        finally:
+            if proxy is not None:
+                proxy.stop()
+        egress = [d.as_dict() for d in proxy.decisions] if proxy is not None else []
 
         raw = safe_read(host_out / "result.json", MAX_RESULT_BYTES)
         _scrub_dir(host_out, redactor)  # the raw result and anything else the agent left may hold secrets
@@ -268,6 +297,7 @@ class AgentRunner(ABC):
                         "sandboxed": outcome.sandboxed,
                         "network": self.config.network,
                         "allowed_hosts": self.config.allowed_hosts,
+                        "egress": egress,
                         "exit_code": outcome.exit_code,
                         "timed_out": outcome.timed_out,
                         "timeout_seconds": round(timeout, 3),

@@ -4,10 +4,15 @@ Why each piece is there (security-and-reliability.md):
 - the whole agent process runs in the sandbox, not only its shell tool (fact 1);
 - nothing of the Airflow task process crosses over: a cleared environment plus an explicit allowlist,
   no inherited file descriptors, stdin from /dev/null (fact 2);
-- network off unless configured (fact 8); the system, the Python runtime and the repository's git
-  data are read-only; only the worktree and a result folder are writable;
+- the sandbox never shares the worker's network: no network at all, or (network: allow) only a unix
+  socket to Nightshift's allow-list proxy (egress.py, fact 13);
+- the system, the Python runtime and the repository's git data are read-only; only the worktree and
+  a result folder are writable;
 - the sandbox gets its own user namespace even when we run as root, so the agent holds no
-  capabilities (bwrap as root without one would keep them all);
+  capabilities (bwrap as root without one would keep them all), and a seccomp filter (seccomp.py)
+  that refuses nested user namespaces, ptrace, the keyring, bpf and every mount call;
+- scratch space is capped: /tmp, /var/tmp and the home folder are tmpfs mounts of `scratch_mb` each
+  (memory-backed: the cap keeps an agent from filling the worker's RAM through them);
 - if bubblewrap cannot start, refuse with SandboxUnavailable unless the operator opted out (fact 10);
 - on timeout: SIGTERM to the agent's processes, a grace period, then SIGKILL to the whole tree. The
   sandbox's PID namespace makes "the whole tree" exact: when its init dies, the kernel kills every
@@ -28,8 +33,12 @@ import stat
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
+
+from nightshift.agents.seccomp import SeccompUnsupported, build_filter
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +51,8 @@ SANDBOX_HOME = Path("/home/agent")
 SANDBOX_TMP = Path("/tmp")  # noqa: S108
 SANDBOX_VAR_TMP = Path("/var/tmp")  # noqa: S108
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-#: /etc entries an ordinary program needs; passwd/group are generated, resolv.conf only with network.
+#: /etc entries an ordinary program needs; passwd/group are generated; no resolv.conf (names are
+#: resolved by the egress proxy, never inside).
 _ETC_ENTRIES = (
     "hosts",
     "nsswitch.conf",
@@ -89,6 +99,8 @@ class ProcessLimits:
     max_processes: int = 256
     max_output_bytes: int = 2 * 1024 * 1024
     max_file_mb: int = 1024
+    #: Size of each tmpfs (/tmp, /var/tmp, home) inside the sandbox; 0 = the kernel default (half the RAM).
+    scratch_mb: int = 512
 
 
 @dataclass
@@ -102,7 +114,15 @@ class SandboxSpec:
     workspace: Path
     scratch_dir: Path  # host folder for generated files (passwd, sanitised git config)
     mounts: list[Mount] = field(default_factory=list)
+    #: A host file read as the agent's stdin (the prompt, for CLIs that take it there); else /dev/null.
+    stdin: Path | None = None
+    #: Kept for callers that pass network=False; True is refused: the sandbox never shares the host
+    #: network (network access goes through the egress proxy, see egress.py and the runner).
     network: bool = False
+
+    def __post_init__(self) -> None:
+        if self.network:
+            raise ValueError("the sandbox never shares the host network; use the egress proxy (egress.py)")
 
 
 @dataclass
@@ -126,6 +146,31 @@ class ProcessOutcome:
 _PROBE_CACHE: dict[tuple[str, float], str | None] = {}
 
 
+def seccomp_program() -> bytes | None:
+    """The compiled filter for this machine, or None (logged) where no filter is known."""
+    try:
+        return build_filter()
+    except SeccompUnsupported as exc:
+        log.warning("agent sandbox runs without its seccomp filter: %s", exc)
+        return None
+
+
+@contextlib.contextmanager
+def _seccomp_fd() -> Iterator[int | None]:
+    """A descriptor of the compiled filter (an anonymous memory file), for bwrap's --seccomp."""
+    program = seccomp_program()
+    if program is None:
+        yield None
+        return
+    fd = os.memfd_create("nightshift-seccomp", os.MFD_CLOEXEC)
+    try:
+        os.write(fd, program)
+        os.lseek(fd, 0, os.SEEK_SET)
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def system_mount_args() -> list[str]:
     """Read-only /usr, the /bin and /lib links (or binds) as on the host, and a minimal /etc."""
     args = ["--ro-bind", "/usr", "/usr"]
@@ -140,7 +185,7 @@ def system_mount_args() -> list[str]:
     return args
 
 
-def _namespace_args(network: bool) -> list[str]:
+def _namespace_args() -> list[str]:
     args = [
         "--unshare-all",
         "--unshare-user",
@@ -155,8 +200,6 @@ def _namespace_args(network: bool) -> list[str]:
         "--hostname",
         "nightshift-agent",
     ]
-    if network:
-        args.append("--share-net")
     return args
 
 
@@ -171,42 +214,53 @@ def probe_bwrap(bwrap_path: str) -> None:
             "or, only if you accept running agents without isolation, set agent.unsandboxed: true"
         ) from None
     if key not in _PROBE_CACHE:
-        argv = [
-            str(path),
-            *_namespace_args(False),
-            *system_mount_args(),
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--clearenv",
-            "--",
-            "/usr/bin/true",
-        ]
-        try:
-            proc = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=20,
-                close_fds=True,
-                env={"PATH": SANDBOX_PATH},
-            )
-            _PROBE_CACHE[key] = (
-                None
-                if proc.returncode == 0
-                else (proc.stderr.decode(errors="replace").strip() or f"exit code {proc.returncode}")
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            _PROBE_CACHE[key] = str(exc)
+        # The same features the agent's sandbox uses: namespaces, a size-capped tmpfs, the seccomp filter.
+        with _seccomp_fd() as fd:
+            argv = [
+                str(path),
+                *_namespace_args(),
+                *system_mount_args(),
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "--size",
+                str(1024 * 1024),
+                "--tmpfs",
+                str(SANDBOX_TMP),
+                "--clearenv",
+                *(["--seccomp", str(fd)] if fd is not None else []),
+                "--",
+                "/usr/bin/true",
+            ]
+            _PROBE_CACHE[key] = _probe(argv, () if fd is None else (fd,))
     problem = _PROBE_CACHE[key]
     if problem is not None:
         raise SandboxUnavailable(
             f"bubblewrap at {bwrap_path} cannot start a sandbox here: {problem}. User namespaces are "
             "probably blocked by the container runtime (allow them, e.g. kernel.unprivileged_userns_clone=1 "
-            "or a seccomp profile permitting clone(CLONE_NEWUSER)); agents are not run unsandboxed unless "
-            "agent.unsandboxed: true is configured"
+            "or a seccomp profile permitting clone(CLONE_NEWUSER)); bubblewrap 0.7 or later is needed "
+            "(--size); agents are not run unsandboxed unless agent.unsandboxed: true is configured"
         )
+
+
+def _probe(argv: list[str], pass_fds: tuple[int, ...]) -> str | None:
+    """None when the trivial sandbox ran, else what went wrong."""
+    try:
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=20,
+            close_fds=True,
+            pass_fds=pass_fds,
+            env={"PATH": SANDBOX_PATH},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if proc.returncode == 0:
+        return None
+    return proc.stderr.decode(errors="replace").strip() or f"exit code {proc.returncode}"
 
 
 # --------------------------------------------------------------------------- mounts helpers
@@ -374,7 +428,7 @@ class Sandbox:
             probe_bwrap(self.bwrap_path)
 
     # -- argv --
-    def bwrap_argv(self, spec: SandboxSpec, env: dict[str, str]) -> list[str]:
+    def bwrap_argv(self, spec: SandboxSpec, env: dict[str, str], seccomp_fd: int | None = None) -> list[str]:
         scratch = spec.scratch_dir
         scratch.mkdir(parents=True, exist_ok=True)
         passwd, group = scratch / "passwd", scratch / "group"
@@ -384,22 +438,12 @@ class Sandbox:
             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
         )
         group.write_text(f"root:x:0:\nagent:x:{SANDBOX_GID}:\nnogroup:x:65534:\n")
-        args = [self.bwrap_path, *_namespace_args(spec.network), *system_mount_args()]
+        args = [self.bwrap_path, *_namespace_args(), *system_mount_args()]
         args += ["--ro-bind", str(passwd), "/etc/passwd", "--ro-bind", str(group), "/etc/group"]
-        if spec.network:
-            args += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
-        args += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            str(SANDBOX_TMP),
-            "--tmpfs",
-            str(SANDBOX_VAR_TMP),
-            "--tmpfs",
-            str(SANDBOX_HOME),
-        ]
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        size = ["--size", str(spec.limits.scratch_mb * 1024 * 1024)] if spec.limits.scratch_mb else []
+        for scratch_dir in (SANDBOX_TMP, SANDBOX_VAR_TMP, SANDBOX_HOME):
+            args += [*size, "--tmpfs", str(scratch_dir)]
         # Read-only mounts first, then the writable worktree, then git data over it (ro again).
         workspace = spec.workspace
         git = [m for m in spec.mounts if _is_within(m.target, workspace)]
@@ -413,6 +457,8 @@ class Sandbox:
         args += ["--remount-ro", "/", "--chdir", str(spec.cwd), "--clearenv"]
         for key, value in env.items():
             args += ["--setenv", key, value]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
         return [*args, "--", *spec.argv]
 
     @staticmethod
@@ -436,27 +482,29 @@ class Sandbox:
         """Run to completion or deadline. Never raises for agent failures; SandboxUnavailable if the
         sandbox cannot start."""
         self.check()
+        if self.unsandboxed:
+            return self._start(spec, None)
+        with _seccomp_fd() as fd:
+            return self._start(spec, fd)
+
+    def _start(self, spec: SandboxSpec, seccomp_fd: int | None) -> ProcessOutcome:
         marker = uuid.uuid4().hex
         env = {**spec.env, MARKER_ENV: marker}
         if self.unsandboxed:
             argv = [*self.limit_prefix(spec.limits), *spec.argv]
             popen_env, cwd = env, spec.cwd
         else:
-            argv = [*self.limit_prefix(spec.limits), *self.bwrap_argv(spec, env)]
+            argv = [*self.limit_prefix(spec.limits), *self.bwrap_argv(spec, env, seccomp_fd)]
             popen_env, cwd = {"PATH": SANDBOX_PATH, "LANG": "C.UTF-8"}, Path("/")
         start = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                close_fds=True,
-                pass_fds=(),
-                start_new_session=True,
-                env=popen_env,
-                cwd=cwd,
-            )
+            with contextlib.ExitStack() as stack:
+                stdin = (
+                    stack.enter_context(open(spec.stdin, "rb"))
+                    if spec.stdin is not None
+                    else subprocess.DEVNULL
+                )
+                proc = self._popen(argv, stdin, seccomp_fd, popen_env, cwd)
         except OSError as exc:
             return ProcessOutcome(
                 exit_code=127,
@@ -473,6 +521,22 @@ class Sandbox:
                 error=f"could not start: {exc}",
             )
         return self._supervise(proc, spec.limits, marker, start, argv)
+
+    @staticmethod
+    def _popen(
+        argv: list[str], stdin: IO[bytes] | int, seccomp_fd: int | None, env: dict[str, str], cwd: Path
+    ) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            argv,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            pass_fds=() if seccomp_fd is None else (seccomp_fd,),
+            start_new_session=True,
+            env=env,
+            cwd=cwd,
+        )
 
     def _supervise(
         self, proc: subprocess.Popen[bytes], limits: ProcessLimits, marker: str, start: float, argv: list[str]

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import requests
 from gitlab.exceptions import GitlabAuthenticationError, GitlabDeleteError, GitlabError
 
-from nightshift.trackers.base import hidden_marker
+from nightshift.trackers.base import hidden_marker, own_marked
 
 T = TypeVar("T")
 
@@ -67,13 +67,12 @@ def upsert_marked_note(notes: Any, key: str, body: str, *, author_id: int | None
     text = with_marker(body, key)
 
     def marked() -> list[Any]:
-        found = []
-        for note in notes.list(iterator=True, per_page=100, sort="asc", order_by="created_at"):
-            author = (note.attributes.get("author") or {}).get("id")
-            if tag in (note.body or "") and not note.attributes.get("system") and (
-                author_id is None or author == author_id
-            ):
-                found.append(note)
+        found = own_marked(
+            notes.list(iterator=True, per_page=100, sort="asc", order_by="created_at"),
+            marked=lambda note: tag in (note.body or "") and not note.attributes.get("system"),
+            author=lambda note: (note.attributes.get("author") or {}).get("id"),
+            me=author_id,
+        )
         return sorted(found, key=lambda n: int(n.id))
 
     def post() -> Any:

@@ -66,6 +66,11 @@ def draft_title(title: str) -> str:
     return clean[:_MAX_TITLE]
 
 
+def _as_stored(description: str | None) -> str:
+    """A description as GitLab keeps it: without carriage returns and trailing whitespace."""
+    return (description or "").replace("\r", "").rstrip()
+
+
 class MergeRequestForge:
     """The MR operations of one GitLab project, over a configured `gitlab.Gitlab` client."""
 
@@ -119,10 +124,12 @@ class MergeRequestForge:
                     current = self._find_open(source_branch)
                     if current is None:
                         raise
+            # Send only what differs: every description GitLab receives is scanned for quick actions
+            # again, so an unchanged one is never re-sent (compared as GitLab stores it).
             changes: dict[str, Any] = {}
             if current["title"] != wanted_title:
                 changes["title"] = wanted_title
-            if (current.get("description") or "") != description:
+            if _as_stored(current.get("description")) != _as_stored(description):
                 changes["description"] = description
             if current["target_branch"] != target_branch:
                 changes["target_branch"] = target_branch

@@ -56,6 +56,8 @@ class Flag(BaseModel):
     message: str = ""
     rule: str | None = None
     severity: Literal["low", "medium", "high", "critical"] | None = None
+    #: The check that raised it (the score credits or caps per check).
+    check: str | None = None
 
     @property
     def is_security(self) -> bool:

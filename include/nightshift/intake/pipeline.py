@@ -32,6 +32,7 @@ from nightshift.intake.records import (
 from nightshift.intake.sources import TicketSource
 from nightshift.manifest import dump_manifest, parse_manifest
 from nightshift.models import BatchConfig, BatchManifest, BatchStatus, ManifestTicket, check_batch_id
+from nightshift.publish.texts import not_ready_comment
 from nightshift.readiness import ReadinessReport, assess
 from nightshift.sequencing import sequence
 from nightshift.trackers.base import marker_key
@@ -300,25 +301,6 @@ def _final_report(
             else:
                 notes[dep] = "not done in the tracker" if state is False else "not found in any source"
     return assess(record.ticket, record.checklist, resolved_dependencies=resolved, dependency_notes=notes)
-
-
-def not_ready_comment(batch_id: str, item: NotReady, config: IntakeConfig) -> str:
-    """The comment a not-ready ticket gets: exactly what is missing, and what to do."""
-    lines = [
-        f"Nightshift left {item.ticket_id} out of batch {batch_id}: it is not ready for an agent yet.",
-        "",
-        "Missing:",
-        *(f"- {m}" for m in item.missing),
-        "",
-    ]
-    if item.needs_fix:
-        lines.append(
-            f"Fix these, then replace the `{config.not_ready_label}` label with `{config.ready_label}`; "
-            "the next batch picks it up."
-        )
-    else:
-        lines.append("It stays queued: a later batch picks it up once its dependencies are resolved.")
-    return "\n".join(lines)
 
 
 # -- step 3 ----------------------------------------------------------------------------------------------

@@ -6,10 +6,12 @@ follow-up tickets through it. Every write is idempotent: Airflow runs tasks at l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
+
+T = TypeVar("T")
 
 DescriptionFormat = Literal["markdown", "wiki", "adf", "text"]
 
@@ -95,3 +97,13 @@ def marker_key(**parts: str) -> str:
 def hidden_marker(key: str) -> str:
     """A marker hidden in markdown (GitLab notes and MR descriptions)."""
     return f"<!-- {key} -->"
+
+
+def own_marked(
+    items: Iterable[T], *, marked: Callable[[T], bool], author: Callable[[T], object], me: object | None
+) -> list[T]:
+    """The items (comments, notes) that carry a marker and were written by the connection's own
+    account `me`: anyone can quote a marker, and their text must neither stand in for ours nor be
+    edited or deleted as if it were ours. `me=None` (the caller does not know itself) trusts any author.
+    """
+    return [item for item in items if marked(item) and (me is None or author(item) == me)]

@@ -27,7 +27,13 @@ import requests
 from jira import JIRA, JIRAError
 from jira.resources import Comment
 
-from nightshift.trackers.base import IssueLink, TrackerConfigError, TrackerError, TrackerIssue
+from nightshift.trackers.base import (
+    IssueLink,
+    TrackerConfigError,
+    TrackerError,
+    TrackerIssue,
+    own_marked,
+)
 from nightshift.trackers.jira_client import AmbiguousWriteError, describe_service, jira_error, request_error
 from nightshift.trackers.text import (
     adf_marker,
@@ -121,6 +127,7 @@ class JiraTracker:
         self.followup_issue_type = followup_issue_type
         self.followup_link_type = followup_link_type
         self._custom_fields: dict[str, str] | None = None
+        self._me: str | None = None
 
     # --- reading ----------------------------------------------------------------------------------
     def search(self, query: str) -> Iterator[TrackerIssue]:
@@ -258,15 +265,25 @@ class JiraTracker:
     # --- helpers ----------------------------------------------------------------------------------
     def _find_followup(self, label: str, original_key: str) -> str | None:
         """By label through JQL, then through the original's links (search indexes may lag on Cloud)."""
+        me = self._myself()
         for issue in self.search(f'labels = "{label}" ORDER BY key ASC'):
-            return issue.key
+            with self._call(f"reading who created {issue.key}"):
+                if self._created_by(self.client.issue(issue.key, fields="creator,reporter").raw) == me:
+                    return issue.key
         with self._call(f"reading the links of {original_key}"):
             original = self.client.issue(original_key, fields="issuelinks")
             for linked in self._linked_keys(original.raw):
-                other = self.client.issue(linked, fields="labels")
-                if label in ((other.raw.get("fields") or {}).get("labels") or []):
+                other = self.client.issue(linked, fields="labels,creator,reporter").raw
+                labels = (other.get("fields") or {}).get("labels") or []
+                if label in labels and self._created_by(other) == me:
                     return linked
         return None
+
+    @staticmethod
+    def _created_by(raw: dict[str, Any]) -> str | None:
+        """Who created an issue (a label is no proof: anyone can add it): creator, else reporter."""
+        fields = raw.get("fields") or {}
+        return _account(fields.get("creator") or fields.get("reporter"))
 
     @staticmethod
     def _linked_keys(raw: dict[str, Any]) -> list[str]:
@@ -307,12 +324,31 @@ class JiraTracker:
             return isinstance(body, dict) and any(is_adf_marker(n, marker) for n in body.get("content") or [])
         return isinstance(body, str) and wiki_marker(marker) in body
 
+    def _myself(self) -> str:
+        """The connection's own account (Cloud accountId, Server user key): marked comments count
+        only when it wrote them."""
+        if self._me is None:
+            with self._call("reading the connection's own account (myself)"):
+                me = _account(self.client.myself())
+            if me is None:
+                raise TrackerError(f"{self.service}: /myself did not name the connection's account")
+            self._me = me
+        return self._me
+
     def _marked_comments(self, key: str, marker: str) -> list[Comment]:
         found: list[Comment] = []
         start = 0
+        me = self._myself()
         for _ in range(self.max_pages):
             page = self.client.comments(key, start_at=start, max_results=self.page_size)
-            found.extend(c for c in page if self._has_marker(c.raw.get("body"), marker))
+            found.extend(
+                own_marked(
+                    page,
+                    marked=lambda c: self._has_marker(c.raw.get("body"), marker),
+                    author=lambda c: _account(c.raw.get("author")),
+                    me=me,
+                )
+            )
             if len(page) < self.page_size:
                 break
             start += len(page)
@@ -410,6 +446,14 @@ class JiraTracker:
                 "%s: %s reported %s, but the write happened; not repeating it", self.service, action, error
             )
             return found
+
+
+def _account(user: Any) -> str | None:
+    """A user's stable identity: the accountId on Cloud, the user key (else name) on Server/DC."""
+    if not isinstance(user, dict):
+        return None
+    value = user.get("accountId") or user.get("key") or user.get("name")
+    return str(value) if value else None
 
 
 def _is_404(exc: TrackerError) -> bool:

@@ -22,6 +22,7 @@ __all__ = [
     "adf_to_text",
     "is_adf_marker",
     "markdown_to_adf",
+    "markdown_to_text",
     "markdown_to_wiki",
     "to_markdown",
     "wiki_marker",
@@ -545,7 +546,7 @@ def _md_blocks(text: str) -> list[tuple[str, Any]]:
     """Split markdown into ('heading', (level, text)), ('list', items), ('code', (lang, text)),
     ('quote', lines), ('rule', None) and ('para', lines); items are (indent, ordered, task, text)."""
     # Jira shows HTML comments as text; Nightshift's own markers are added in each format's hidden form.
-    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    text = re.sub(r"(?<!\\)<!--.*?-->", "", text, flags=re.DOTALL)
     lines = text.replace("\r\n", "\n").split("\n")
     blocks: list[tuple[str, Any]] = []
     para: list[str] = []
@@ -610,29 +611,59 @@ def _md_blocks(text: str) -> list[tuple[str, Any]]:
     return blocks
 
 
+_MD_ESCAPABLE = r"!-/:-@\[-`{-~"  # CommonMark: every ASCII punctuation character can be escaped
+_SAFE_HREF = re.compile(r"\A(?:https?://|mailto:)[^\s|\]\[{}]+\Z", re.IGNORECASE)
+
+
 def _md_inline_tokens(text: str) -> list[tuple[str, str, str | None]]:
-    """Split inline markdown into (text, mark, href) runs; mark is '', 'strong', 'em', 'code' or 'link'."""
+    """Split inline markdown into (text, mark, href) runs; mark is '', 'strong', 'em', 'code' or 'link'.
+
+    A backslash escape (`\\[`, `\\/`, ...) is literal text: guarded text (nightshift.publish.guard)
+    relies on it. Links keep their target only for http(s) and mailto; others stay text.
+    """
     pattern = re.compile(
-        r"`(?P<code>[^`]+)`|\[(?P<label>[^\]]+)\]\((?P<href>[^)\s]+)\)|\*\*(?P<strong>.+?)\*\*"
+        rf"\\(?P<esc>[{_MD_ESCAPABLE}])|(?<!`)(?P<fence>`+)(?!`)(?P<code>.+?)(?<!`)(?P=fence)(?!`)"
+        r"|\[(?P<label>[^\]]+)\]\((?P<href>[^)\s]+)\)|\*\*(?P<strong>.+?)\*\*"
         r"|(?<![\w*])\*(?P<em>[^*\s](?:[^*]*[^*\s])?)\*(?![\w*])|(?<![\w_])_(?P<em2>[^_\s](?:[^_]*[^_\s])?)_(?![\w_])"
     )
     runs: list[tuple[str, str, str | None]] = []
     pos = 0
+
+    def plain(value: str) -> None:
+        if runs and runs[-1][1] == "":
+            runs[-1] = (runs[-1][0] + value, "", None)
+        else:
+            runs.append((value, "", None))
+
     for m in pattern.finditer(text):
         if m.start() > pos:
-            runs.append((text[pos : m.start()], "", None))
-        if m.group("code") is not None:
-            runs.append((m.group("code"), "code", None))
+            plain(text[pos : m.start()])
+        if m.group("esc") is not None:
+            plain(m.group("esc"))
+        elif m.group("code") is not None:
+            body = m.group("code")
+            if len(body) > 2 and body.startswith(" ") and body.endswith(" ") and body.strip():
+                body = body[1:-1]
+            runs.append((body, "code", None))
         elif m.group("label") is not None:
-            runs.append((m.group("label"), "link", m.group("href")))
+            href = m.group("href")
+            if _SAFE_HREF.match(href):
+                runs.append((m.group("label"), "link", href))
+            else:
+                plain(f"{m.group('label')} ({href})")
         elif m.group("strong") is not None:
             runs.append((m.group("strong"), "strong", None))
         else:
             runs.append((m.group("em") or m.group("em2"), "em", None))
         pos = m.end()
     if pos < len(text):
-        runs.append((text[pos:], "", None))
+        plain(text[pos:])
     return [r for r in runs if r[0]]
+
+
+def markdown_to_text(text: str) -> str:
+    """One line of inline markdown as plain text (escapes resolved, marks dropped): Jira summaries."""
+    return "".join(run for run, _, _ in _md_inline_tokens(" ".join(text.split())))
 
 
 def _adf_inline(text: str) -> list[dict[str, Any]]:
@@ -753,7 +784,8 @@ def markdown_to_wiki(text: str) -> str:
         elif kind == "code":
             language, code = value
             out.append("{code:" + language + "}" if language else "{code}")
-            out.extend(code.split("\n") if code else [])
+            # Only `{code}` ends the block: a line of the body that says so is defused.
+            out.extend(re.sub(r"(?i)\{(code|noformat)", r"{ \1", line) for line in code.split("\n") if code)
             out.append("{code}")
         elif kind == "quote":
             out.append("{quote}")
@@ -778,19 +810,29 @@ def markdown_to_wiki(text: str) -> str:
     return "\n".join(out)
 
 
+#: Characters that start wiki markup Nightshift never writes from text: macros `{html}`, links and
+#: mentions `[~user]`, images `!url!`, table cells `|`. A backslash makes them literal.
+_WIKI_SPECIAL = re.compile(r"([{}\[\]!|])")
+
+
+def _wiki_escape(text: str) -> str:
+    """Plain text as wiki markup that renders as the same text (`\\` is a line break in wiki)."""
+    return _WIKI_SPECIAL.sub(r"\\\1", text.replace("\\", "&#92;"))
+
+
 def _wiki_from_inline(text: str) -> str:
     parts = []
     for run, mark, href in _md_inline_tokens(text):
         if mark == "code":
-            parts.append("{{" + run + "}}")
+            parts.append("{{" + _wiki_escape(run) + "}}")
         elif mark == "link":
-            parts.append(f"[{run}|{href}]")
+            parts.append(f"[{_wiki_escape(run)}|{href}]")
         elif mark == "strong":
-            parts.append(f"*{run}*")
+            parts.append(f"*{_wiki_escape(run)}*")
         elif mark == "em":
-            parts.append(f"_{run}_")
+            parts.append(f"_{_wiki_escape(run)}_")
         else:
-            parts.append(run)
+            parts.append(_wiki_escape(run))
     return "".join(parts)
 
 

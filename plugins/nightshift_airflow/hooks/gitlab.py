@@ -46,25 +46,34 @@ class GitLabHook(BaseHook):
     def get_conn(self) -> gitlab.Gitlab:
         """The configured client, built once per hook."""
         if self._client is None:
-            conn = self.get_connection(self.gitlab_conn_id)
-            where = describe_gitlab(conn.host or "<no host>", self.gitlab_conn_id)
-            if not conn.host or not conn.password:
-                raise TrackerConfigError(
-                    f"{where}: the connection needs host (the GitLab URL) and password (a private token)"
-                )
-            try:
-                policy = TransportPolicy.model_validate(conn.extra_dejson or {})
-            except ValueError as exc:
-                raise TrackerConfigError(f"{where}: invalid extras: {exc}") from exc
-            url = conn.host if "://" in conn.host else f"https://{conn.host}"
-            self._client = make_gitlab_client(
-                url,
-                conn.password,
-                timeout=policy.timeout,
-                retries=policy.retries,
-                max_retry_after=policy.max_retry_after,
-            )
+            self._client = self._client_for(self.get_connection(self.gitlab_conn_id))
         return self._client
+
+    async def aget_conn(self) -> gitlab.Gitlab:
+        """The client, for triggers: the connection is read the triggerer's (async) way."""
+        if self._client is None:
+            self._client = self._client_for(await self.aget_connection(self.gitlab_conn_id))
+        return self._client
+
+    def _client_for(self, conn: Any) -> gitlab.Gitlab:
+        """A python-gitlab client from the connection (host, token, transport extras)."""
+        where = describe_gitlab(conn.host or "<no host>", self.gitlab_conn_id)
+        if not conn.host or not conn.password:
+            raise TrackerConfigError(
+                f"{where}: the connection needs host (the GitLab URL) and password (a private token)"
+            )
+        try:
+            policy = TransportPolicy.model_validate(conn.extra_dejson or {})
+        except ValueError as exc:
+            raise TrackerConfigError(f"{where}: invalid extras: {exc}") from exc
+        url = conn.host if "://" in conn.host else f"https://{conn.host}"
+        return make_gitlab_client(
+            url,
+            conn.password,
+            timeout=policy.timeout,
+            retries=policy.retries,
+            max_retry_after=policy.max_retry_after,
+        )
 
     def get_forge(self, project_path: str) -> MergeRequestForge:
         return MergeRequestForge(self.get_conn(), project_path, connection_id=self.gitlab_conn_id)

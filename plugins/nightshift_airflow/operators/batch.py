@@ -106,38 +106,77 @@ class FinishGenerationOperator(BaseOperator):
         )
 
 
-class GatesOperator(BaseOperator):
-    """Stage 3 (06:00). The automated gates are their own issue; until it lands this task only says so."""
-
-    ui_color = "#f0f0f0"
-
-    def execute(self, context: Context) -> None:
-        self.log.warning(
-            "gates stage: not implemented yet (tests, lint, scans, quality scores come with the "
-            "gates issue); MR scores stay 'pending-gates'"
-        )
-
-
 class ReviewQueueOperator(BaseOperator):
-    """Stage 4 (08:00): writes the reviewer dashboard (text) to the batch folder and the task log."""
+    """Stage 4 (08:00): the ordered review queue as the text dashboard (task log and
+    `review/dashboard.txt`), the batch's metrics against the targets, and the review times of earlier
+    batches, which become `reviewed` once every MR is approved, merged or closed. The metrics also go
+    to Airflow's metrics (StatsD or OpenTelemetry when configured)."""
 
     ui_color = "#e2f7e2"
 
-    def execute(self, context: Context) -> str:
-        from nightshift.generation.state import BatchState
-        from nightshift.review.dashboard import render_dashboard, rows_from_outcomes
-        from nightshift_airflow.runtime import batch_artifacts, read_manifest
+    def execute(self, context: Context) -> dict[str, Any]:
+        from nightshift.artifacts import ArtifactStore
+        from nightshift.config import cached_config
+        from nightshift.review.morning import prepare_review
+        from nightshift_airflow.batch import batch_id_from_context
 
-        artifacts = batch_artifacts(context)
-        manifest = read_manifest(artifacts)
-        state = BatchState(artifacts)
-        titles = {t.id: t.title or "" for t in manifest.tickets}
-        text = render_dashboard(
-            manifest.batch_id,
-            len(manifest.tickets),
-            rows_from_outcomes(state.outcomes(manifest.ticket_ids), titles),
-            state.escalations(),
+        config = cached_config()
+        review = prepare_review(
+            ArtifactStore(config.artifacts_url),
+            batch_id_from_context(context),
+            self._reader(config, bool((context.get("params") or {}).get("dry_run"))),
         )
-        artifacts.write_text("review/dashboard.txt", text + "\n")
-        self.log.info("\n%s", text)
-        return f"{artifacts.url}/review/dashboard.txt"
+        self.log.info("\n%s", review.dashboard)
+        for refresh in review.refreshes:
+            for problem in refresh.problems:
+                self.log.warning("batch %s: review time not read: %s", refresh.batch_id, problem)
+            if refresh.became_reviewed:
+                self.log.info("batch %s is reviewed (every MR approved, merged or closed)", refresh.batch_id)
+        self.emit_metrics(review)
+        return {
+            "dashboard": review.dashboard_url,
+            "queue": [f"{i.position}. {i.ticket_id} ({i.rule.label})" for i in review.queue],
+            "reviewed": [r.batch_id for r in review.refreshes if r.became_reviewed],
+        }
+
+    def _reader(self, config: Any, dry_run: bool) -> Any:
+        """The forge reader for review times; None (no review times) in a dry run or without a connection."""
+        if dry_run:
+            return None
+        from nightshift.review.forge import GitLabActivityReader
+        from nightshift_airflow.hooks.gitlab import GitLabHook
+
+        try:
+            hook = GitLabHook(gitlab_conn_id=config.forge.gitlab_conn_id)
+            return GitLabActivityReader(hook.get_conn(), hook.gitlab_conn_id)
+        except Exception as exc:  # a missing forge leaves the review times unmeasured, not the queue
+            self.log.warning("no review times: GitLab connection unavailable: %s", exc)
+            return None
+
+    @staticmethod
+    def emit_metrics(review: Any) -> None:
+        """Gauges per batch; one timer per MR review, emitted once, when it is first measured."""
+        import datetime as dt
+
+        from airflow.sdk.observability import stats
+
+        m = review.metrics
+        tags = {"batch_id": m.batch_id}
+        stats.gauge("nightshift.batch.tickets", m.tickets, tags=tags)
+        for name, value in (
+            ("completion_rate", m.completion_rate),
+            ("average_score", m.average_score),
+            ("escalation_rate", m.escalation_rate),
+            ("review_minutes", m.review_minutes),
+        ):
+            if value is not None:
+                stats.gauge(f"nightshift.batch.{name}", value, tags=tags)
+        for refresh in review.refreshes:
+            for minutes in refresh.new_review_times():
+                stats.timing(
+                    "nightshift.review.time_per_mr",
+                    dt.timedelta(minutes=minutes),
+                    tags={"batch_id": refresh.batch_id},
+                )
+            if refresh.became_reviewed:
+                stats.incr("nightshift.batch.reviewed", tags={"batch_id": refresh.batch_id})

@@ -168,7 +168,9 @@ def test_every_preset_validates_and_builds():
         if config.backend == "command":
             CommandRunner(config)  # checks every placeholder in the command template and prompts
             assert config.network == "allow" and config.allowed_hosts
+            assert "$prompt" not in config.command  # handed over by file or stdin, never as an argument
+            assert config.prompt_stdin or any("$prompt_file" in a or "$prompt_yaml_file" in a for a in config.command)
     mini = AgentConfig(preset="mini-swe-agent", command_vars={"api_base": "http://127.0.0.1:9/v1"},
                        env={"EXTRA": "1"}, allowed_hosts=["127.0.0.1:9"])
-    assert mini.command_vars["model"] == "openai/stub-model" and mini.command_vars["api_base"].endswith(":9/v1")
+    assert mini.command_vars["model"] == "openai/gpt-4o-mini" and mini.command_vars["api_base"].endswith(":9/v1")
     assert mini.env["MSWEA_CONFIGURED"] == "true" and mini.env["EXTRA"] == "1"

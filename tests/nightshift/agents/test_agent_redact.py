@@ -33,3 +33,27 @@ def test_nested_values():
     red = Redactor(["supersecret-value"])
     data = {"a": ["supersecret-value", 1, {"b": "x supersecret-value"}], "n": None}
     assert red.value(data) == {"a": [REDACTED, 1, {"b": f"x {REDACTED}"}], "n": None}
+
+
+def test_airflow_connections_in_the_environment():
+    env = {
+        "AIRFLOW_CONN_REDIS": "redis://:pw-redis-1234@redis:6379/0",
+        "AIRFLOW_CONN_JIRA": "jira://u%40x:p%2Fw-jira-99@jira.example.com/?api_key=extra-key-5678&timeout=30",
+        "AIRFLOW_CONN_GL": '{"conn_type": "gitlab", "password": "pw-json-4321", "extra": "{\\"token\\": \\"tok-json-8765\\"}"}',
+    }
+    values = secret_values(env)
+    for expected in ("pw-redis-1234", "p%2Fw-jira-99", "p/w-jira-99", "extra-key-5678", "pw-json-4321",
+                     "tok-json-8765", env["AIRFLOW_CONN_GL"]):
+        assert expected in values, expected
+    assert "30" not in values
+    red = Redactor.from_environ(env)
+    assert red.text("pw p/w-jira-99 and tok-json-8765") == f"pw {REDACTED} and {REDACTED}"
+
+
+def test_passwords_in_any_url_and_registered_values():
+    red = Redactor()
+    assert red.text("redis://:hunter2hunter2@redis:6379/0") == f"redis://:{REDACTED}@redis:6379/0"
+    assert red.text("amqp://u:p@rabbit/") == f"amqp://u:{REDACTED}@rabbit/"
+    assert red.text("https://gitlab.example.com/a/b@c") == "https://gitlab.example.com/a/b@c"
+    red.add(["registered-secret-1"])
+    assert red.text("x registered-secret-1") == f"x {REDACTED}"

@@ -236,8 +236,9 @@ def test_sandbox_isolation_figures(scripted, make_request, worktree, behaviours,
           f"elapsed={elapsed:.2f}s")
 
 
-def test_network_allow_shares_the_host_network(scripted, make_request, worktree, behaviours, tmp_path):
-    """The positive control: the same probe does reach the listener when network is allowed."""
+def test_network_allow_never_shares_the_host_network(scripted, make_request, worktree, behaviours, tmp_path):
+    """`network: allow` for the listener's own host:port still gives no direct route: only the egress
+    proxy (tests/reliability/test_sandbox_egress.py) leads out, and it refuses loopback."""
     listener = Listener()
     port = listener.tcp.getsockname()[1]
     (worktree / "probe.py").write_text(PROBE)
@@ -249,9 +250,12 @@ def test_network_allow_shares_the_host_network(scripted, make_request, worktree,
     finally:
         time.sleep(0.3)
         listener.close()
-    assert result.status == "ok"
-    assert json.loads((worktree / "probe-out.json").read_text())["tcp"] == "connected"
-    assert listener.accepted == 1
+    assert result.status == "ok", result.reason
+    probe = json.loads((worktree / "probe-out.json").read_text())
+    assert probe["tcp"].startswith("error") and probe["dns"].startswith("error")
+    assert probe["interfaces"] == ["lo"]
+    assert listener.accepted + listener.datagrams == 0
+    assert probe["environ"]["HTTPS_PROXY"] == "http://127.0.0.1:3128"
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["network"] == "allow" and run["allowed_hosts"] == [f"127.0.0.1:{port}"]
 

@@ -234,7 +234,7 @@ def test_invalid_behaviour_file_fails_before_running(scripted, make_request, wor
 
 def test_demo_examples_are_valid_and_do_what_the_readme_says(scripted, make_request, worktree, tmp_path):
     files = sorted(p.stem for p in DEFAULT_BEHAVIOURS_DIR.glob("*.yaml"))
-    assert files == ["escalate", "fail", "normal", "partial", "rate_limit"]
+    assert files == ["CALC-2", "DEMO-1", "escalate", "fail", "normal", "partial", "rate_limit"]
     for name in files:
         load_behaviour(DEFAULT_BEHAVIOURS_DIR / f"{name}.yaml")
     runner = scripted(scripted={"behaviours_dir": str(DEFAULT_BEHAVIOURS_DIR), "assignments": {"PROJ-1": "normal"}})

@@ -21,9 +21,9 @@ from jira import JIRA
 from nightshift.trackers.base import Tracker, TrackerConfigError, TrackerError, hidden_marker, marker_key
 from nightshift.trackers.jira import JiraTracker, followup_label
 from nightshift.trackers.jira_client import make_jira_client
-from nightshift.trackers.text import to_markdown
+from nightshift.trackers.text import adf_marker, to_markdown, wiki_marker
 from standins.http import Fault
-from standins.jira import READINESS_WIKI, JiraStandin, readiness_adf, start_jira
+from standins.jira import READINESS_WIKI, JiraStandin, default_user, readiness_adf, start_jira
 
 MODES = ["server", "cloud"]
 CONN = "jira_test"
@@ -425,3 +425,55 @@ def test_a_bad_password_names_the_connection(mode: str) -> None:
         assert "wrong-" not in message
     finally:
         standin.stop()
+
+
+def _with_reporter(mode: str) -> Env:
+    data = seed(mode)
+    data["users"] = [
+        default_user().model_dump(),
+        {"name": "reporter", "email": "reporter@example.invalid", "password": "pw-r", "api_token": "tok-r"},
+    ]
+    return make_env(mode, start_jira(mode, data))
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("mode", MODES)
+def test_a_marker_someone_else_wrote_does_not_count(mode: str, reliability_row) -> None:
+    made = _with_reporter(mode)
+    try:
+        planted = (
+            wiki_marker(MARKER)
+            if mode == "server"
+            else {"type": "doc", "version": 1, "content": [adf_marker(MARKER)]}
+        )
+        made.standin.add_comment("PROJ-1", planted, author="reporter")
+        first = made.tracker.comment_once("PROJ-1", MARKER, "Nightshift's own words")
+        again = made.tracker.comment_once("PROJ-1", MARKER, "Nightshift's own words, edited")
+        bodies = made.standin.comment_bodies("PROJ-1")
+        ours = [b for b in bodies if "Nightshift" in str(b)]
+        reliability_row(
+            row="Jira marker comments count only when written by the connection's own account",
+            injection=f"a reporter's comment holding the marker first ({mode})",
+            figure=f"{len(ours)} comment of ours posted, reporter's comment changed: {planted not in bodies}",
+            criterion="1, False",
+            passed=len(ours) == 1 and planted in bodies,
+        )
+        assert first == again and len(ours) == 1 and "edited" in str(ours[0])
+        assert planted in bodies and len(bodies) == 3  # the seeded one, the reporter's, ours
+        assert made.count("DELETE", "/comment/") == 0
+    finally:
+        made.standin.stop()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_followup_label_someone_else_applied_does_not_count(mode: str) -> None:
+    made = _with_reporter(mode)
+    try:
+        made.standin.add_issue(
+            "Planted", project="PROJ", labels=[followup_label(MARKER)], reporter="reporter"
+        )
+        followup = made.tracker.create_followup_once("PROJ-1", MARKER, "Follow-up", "body")
+        assert followup != "PROJ-5"  # the planted one
+        assert made.tracker.create_followup_once("PROJ-1", MARKER, "Follow-up", "body") == followup
+    finally:
+        made.standin.stop()

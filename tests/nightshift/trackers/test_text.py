@@ -359,3 +359,17 @@ def test_html_comments_are_not_posted_to_jira() -> None:
     body = "Escalated.\n<!-- nightshift:batch=b;ticket=PROJ-1;kind=escalation -->"
     assert markdown_to_wiki(body) == "Escalated."
     assert adf_to_markdown(markdown_to_adf(body)) == "Escalated."
+
+
+def test_writing_keeps_escapes_literal_and_drops_unsafe_links():
+    md = "\\[~admin\\] \\/approve [x](javascript:alert(1)) [ok](https://example.com)"
+    assert markdown_to_wiki(md) == "\\[~admin\\] /approve x (javascript:alert(1)) [ok|https://example.com]"
+    doc = markdown_to_adf(md)
+    hrefs = [m["attrs"]["href"] for n in doc["content"][0]["content"] for m in n.get("marks", [])]
+    assert hrefs == ["https://example.com"]
+    assert doc["content"][0]["content"][0]["text"].startswith("[~admin] /approve")
+
+
+def test_a_code_block_cannot_close_itself_in_wiki():
+    wiki = markdown_to_wiki("```\nx\n{code}\n{html}<b>y</b>{html}\n```")
+    assert wiki.count("{code}") == 2 and "{ code}" in wiki

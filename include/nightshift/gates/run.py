@@ -1,0 +1,133 @@
+"""The one entry point of the gates: `run_gates` (used by the command line and by the Airflow task).
+
+It reads the repository's objects only (diffs and files come from git, checks run on private checkouts
+in a scratch folder it removes), so it is idempotent: the same commits and config give the same checks,
+flags and score. The pipeline check is passed in by the caller that waited for GitLab.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from nightshift.agents.contract import ImplementResult, PlanResult
+from nightshift.gates.checks import CheckContext, CheckOutcome, run_check
+from nightshift.gates.checks.lint import check_lint
+from nightshift.gates.checks.scope import check_scope
+from nightshift.gates.checks.secrets import check_secrets
+from nightshift.gates.checks.security import check_security
+from nightshift.gates.checks.test_changes import check_test_changes
+from nightshift.gates.checks.tests import check_tests
+from nightshift.gates.config import REPO_LOCAL_FILE, GatesConfig
+from nightshift.gates.diff import read_diff, resolve, show_text
+from nightshift.gates.report import GateReport
+from nightshift.gates.score import compute_score
+from nightshift.gates.summary import SummaryLinks, render_summary
+from nightshift.models import Ticket
+
+log = logging.getLogger(__name__)
+
+#: The checks in the order they run and appear in the report (pipeline comes from the caller).
+CHECKS: dict[str, Callable[[CheckContext], CheckOutcome]] = {
+    "tests": check_tests,
+    "test_changes": check_test_changes,
+    "lint": check_lint,
+    "security": check_security,
+    "secrets": check_secrets,
+    "scope": check_scope,
+}
+NO_PIPELINE = "no pipeline status was given (the command line does not wait for GitLab)"
+
+
+def effective_config(repo: Path, base: str, config: GatesConfig, ticket: Ticket | None) -> GatesConfig:
+    """The deployment config, its block for the ticket's repository, then the repository's own
+    `.nightshift/gates.yaml` as it is at the BASE (a change cannot relax its own gates)."""
+    config = config.for_repository(ticket.repository if ticket else None)
+    return config.with_repo_local(show_text(repo, base, REPO_LOCAL_FILE))
+
+
+def run_gates(
+    repo_dir: Path | str,
+    base: str,
+    head: str,
+    ticket: Ticket | None = None,
+    config: GatesConfig | None = None,
+    *,
+    batch_id: str | None = None,
+    claimed_success: bool = True,
+    pipeline: CheckOutcome | None = None,
+    toolchain: Path | None = None,
+    scratch_dir: Path | None = None,
+    plan: PlanResult | None = None,
+    implementation: ImplementResult | None = None,
+    links: SummaryLinks | None = None,
+    merge_request_url: str | None = None,
+    only: Sequence[str] | None = None,
+) -> GateReport:
+    """Run every check on base...head of the repository at `repo_dir` and build the gate report.
+
+    Raises RevisionError (a ValueError) when base or head is not a commit, ValueError for a bad config.
+    `only` restricts the checks (the others are not_run), for tests and operators.
+    """
+    repo = Path(repo_dir).resolve()
+    base_sha = resolve(repo, base)
+    cfg = effective_config(repo, base_sha, config or GatesConfig(), ticket)
+    diff = read_diff(repo, base_sha, head)
+    if scratch_dir is not None:
+        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="nightshift-gates-", dir=scratch_dir))
+    try:
+        ctx = CheckContext(
+            repo=repo,
+            diff=diff,
+            config=cfg,
+            scratch=scratch,
+            ticket=ticket,
+            claimed_success=claimed_success,
+            toolchain=Path(toolchain).resolve() if toolchain else None,
+        )
+        outcomes = []
+        for name, fn in CHECKS.items():
+            if only is not None and name not in only:
+                outcomes.append(CheckOutcome.not_run(name, "not selected"))
+                continue
+            outcome = run_check(name, fn, ctx)
+            log.info(
+                "gate %s: %s (%s) in %.1fs",
+                name,
+                outcome.result.status,
+                outcome.result.reason,
+                outcome.result.duration_s,
+            )
+            outcomes.append(outcome)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    from nightshift.gates.checks.pipeline import NAME as PIPELINE
+
+    outcomes.append(pipeline or CheckOutcome.not_run(PIPELINE, NO_PIPELINE))
+    checks = [o.result for o in outcomes]
+    flags = [
+        f if f.check else f.model_copy(update={"check": o.result.name}) for o in outcomes for f in o.flags
+    ]
+    score = compute_score(checks, flags, cfg)
+    report = GateReport(
+        batch_id=batch_id,
+        ticket_id=ticket.id if ticket else None,
+        base=diff.base,
+        head=diff.head,
+        score=score.value,
+        checks=checks,
+        flags=flags,
+        breakdown=score.breakdown,
+        checks_counted=score.checks_counted,
+        capped_by=score.capped_by,
+        files_changed=diff.paths,
+        lines_added=diff.lines_added,
+        lines_removed=diff.lines_removed,
+        merge_request_url=merge_request_url,
+    )
+    summary = render_summary(report, ticket=ticket, plan=plan, implementation=implementation, links=links)
+    return report.model_copy(update={"summary_markdown": summary})
