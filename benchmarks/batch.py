@@ -189,6 +189,9 @@ class Bench:
         tis: list[dict[str, Any]] = []
         while True:
             time.sleep(5 if n > 50 else 2)
+            dead = [name for name, proc in stack.processes.items() if proc.poll() is not None]
+            if dead:
+                raise RuntimeError(f"airflow {', '.join(dead)} exited: {_last_error(stack.home, dead[0])}")
             try:  # a busy api-server may answer slowly: a missed poll is not a failed night
                 tis = stack.task_instances(run_id)
                 state = stack.run_state(run_id)
@@ -207,6 +210,16 @@ class Bench:
         # The gates and review stages are not part of the night's makespan: end the run here.
         _retry(lambda: stack.api("PATCH", f"/dags/{_dag()}/dagRuns/{run_id}", json={"state": "success"}))
         return {"run_id": run_id, "tis": tis, "batch": self.env.batch_dir(batch_id)}
+
+
+def _last_error(home: Path, component: str) -> str:
+    """The last error line of a component's log, for the crash line."""
+    try:
+        lines = (home / "logs" / f"{component}.log").read_text(errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    errors = [line for line in lines if "Error" in line or "error" in line]
+    return (errors[-1] if errors else lines[-1] if lines else "empty log")[-200:]
 
 
 def _retry(call: Callable[[], T], attempts: int = 5) -> T:
@@ -247,7 +260,8 @@ def _dag() -> str:
 def measure_night(bench: Bench, night: Night) -> dict[str, Any]:
     folder = bench.root / f"tickets-{night.name}"
     ids = write_night(folder, bench.behaviours, night.key, night)
-    out = bench.run_batch(folder, len(ids), night.agents, f"2026-01-05-bench-{night.name}", night.timeout_s)
+    timeout = float(os.environ.get("BENCH_NIGHT_TIMEOUT_S") or night.timeout_s)
+    out = bench.run_batch(folder, len(ids), night.agents, f"2026-01-05-bench-{night.name}", timeout)
     tis = out["tis"]
     start = next(_ts(t["end_date"]) for t in tis if t["task_id"] == "start_generation")
     ticket_tis = [t for t in tis if t["task_id"].startswith("ticket.")]
