@@ -80,8 +80,9 @@ class AirflowStack:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            # SQLite's default lock wait (5 s) is too short on a loaded 2-core machine: a 200-ticket night
-            # killed the scheduler with "database is locked". Wait up to 30 s for the lock instead.
+            # SQLite's default lock wait is 5 s: wait up to 30 s on a loaded machine. A 200-ticket night
+            # still ends with "database is locked" here (the scheduler or dag-processor dies): that size
+            # needs the Postgres deployment (docker-compose.yaml), not the embedded default.
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}?timeout=30",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__API__BASE_URL": self.base_url,
