@@ -5,6 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: demo up test test-fast lint bench reliability system clean
 
@@ -41,8 +42,10 @@ lint: $(STAMP)
 reliability: system $(STAMP)
 	$(PY) -m pytest -m reliability --reliability-table -q $(PYTEST_ARGS)
 
+# `make bench BENCH_ARGS="batch dag"` runs some areas (python -m benchmarks --list); figures are merged
+# into .nightshift/bench/results.json. BENCH_NIGHTS=rate_limit,20x3,200x10 picks the batch nights.
 bench: system $(STAMP)
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .demo .pytest_cache .mypy_cache .ruff_cache

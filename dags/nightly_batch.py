@@ -92,12 +92,13 @@ def nightshift_nightly_batch() -> None:
     @task_group(group_id="ticket")
     def ticket(ticket_id: str) -> None:
         label = {"map_index_template": "{{ task.ticket_id }}"}
-        deps = TicketDependencySensor(task_id="dependencies", ticket_id=ticket_id, **label)
+        in_order = {**label, "weight_rule": MANIFEST_ORDER}  # ticket i's steps before ticket i+1's
+        deps = TicketDependencySensor(task_id="dependencies", ticket_id=ticket_id, **in_order)
         c0 = ScopeOperator(task_id="c0_scope", ticket_id=ticket_id, **AGENT_STEP, **label)
         c1 = PlanOperator(task_id="c1_plan", ticket_id=ticket_id, **AGENT_STEP, **label)
-        esc = EscalationCheckOperator(task_id="escalation_check", ticket_id=ticket_id, **label)
+        esc = EscalationCheckOperator(task_id="escalation_check", ticket_id=ticket_id, **in_order)
         c2 = ImplementOperator(task_id="c2_implement", ticket_id=ticket_id, **AGENT_STEP, **label)
-        mr = PublishOperator(task_id="draft_merge_request", ticket_id=ticket_id, **label)
+        mr = PublishOperator(task_id="draft_merge_request", ticket_id=ticket_id, **in_order)
         deps >> c0 >> c1 >> esc >> c2 >> mr
 
     tickets = ticket.expand(ticket_id=start.output)

@@ -306,9 +306,12 @@ def _final_report(
 # -- step 3 ----------------------------------------------------------------------------------------------
 
 
-def sequence_and_write(batch: BatchArtifacts, batch_config: BatchConfig) -> BatchManifest:
+def sequence_and_write(
+    batch: BatchArtifacts, batch_config: BatchConfig, horizon: dt.timedelta | None = None
+) -> BatchManifest:
     """Sequence the ready tickets (carry-overs first), write one record per ticket, then manifest.yaml.
 
+    `horizon`, the length of the night when known, makes the order deadline-aware (nightshift.sequencing).
     A manifest that generation has moved past `pending` is never rewritten.
     """
     collected, digest = _collected(batch)
@@ -323,7 +326,14 @@ def sequence_and_write(batch: BatchArtifacts, batch_config: BatchConfig) -> Batc
 
     ready = set(validated.ready)
     records = {r.id: r for r in collected.records if r.id in ready}
-    base_order = [t.id for t in sequence([r.ticket for r in records.values()])]
+    base_order = [
+        t.id
+        for t in sequence(
+            [r.ticket for r in records.values()],
+            horizon=horizon,
+            parallel_agents=batch_config.parallel_agents,
+        )
+    ]
     carried = {tid for tid, r in records.items() if r.carried_over_from}
     dependencies = {tid: r.ticket.dependencies for tid, r in records.items()}
     order = prioritise_carryovers(base_order, dependencies, carried)

@@ -96,6 +96,7 @@ class SequenceOperator(BaseOperator):
     def execute(self, context: Context) -> str:
         from nightshift.config import cached_config
         from nightshift.intake.pipeline import sequence_and_write
+        from nightshift.sequencing import night_length
         from nightshift_airflow.runtime import batch_artifacts
 
         config = cached_config()
@@ -104,7 +105,8 @@ class SequenceOperator(BaseOperator):
         override = (context.get("params") or {}).get("max_tickets")
         if override:
             batch_config = batch_config.model_copy(update={"max_tickets": int(override)})
-        manifest = sequence_and_write(artifacts, batch_config)
+        night = night_length(config.windows.generation, config.windows.gates)
+        manifest = sequence_and_write(artifacts, batch_config, horizon=night)
         self.log.info(
             "batch %s: manifest with %d ticket(s): %s",
             manifest.batch_id,
