@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.celery, pytest.mark.timeout(1200)]
 PARALLEL_AGENTS = 2
 WORKERS = ("worker-a", "worker-b")
 BATCH = "2026-01-05-celery"
+CELERY_TICKETS = ["DEMO-1", "DEMO-2", "OPS-1", "CALC-1"]
 #: (writer, reader): the reader reads what the writer recorded in the batch's artifacts.
 HANDOFFS = [
     ("ticket.c0_scope", "ticket.c1_plan"),
@@ -68,7 +69,9 @@ def celery_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoEnviron
 @pytest.fixture(scope="module")
 def batch(celery_env: DemoEnvironment) -> dict[str, Any]:
     stack = celery_env.stack
-    run_id = stack.trigger({"wait_for_windows": False, "batch_id": BATCH})
+    # Four tickets are enough for two workers and a pool of two (11 agent runs, a stacked dependency and
+    # an escalation); the rate-limit pauses and the failure chain are the local e2e's business.
+    run_id = stack.trigger({"wait_for_windows": False, "batch_id": BATCH, "ticket_ids": CELERY_TICKETS})
     state = _wait_for_run(stack, run_id, timeout=900)
     tis = stack.task_instances(run_id)
     order = stack.xcom(run_id, "start_generation")
