@@ -337,7 +337,6 @@ def build_sources(
     return sources
 
 
-
 class DryRunSource(TicketSource):
     """Reads through `inner` and writes nothing: a dry run tells no tracker that a ticket is not ready."""
 
