@@ -54,8 +54,11 @@ def test_demo_issues_seed_the_stand_in_and_are_assessed_as_the_demo_expects(batc
 
     with running_gitlab(demo_seed("glpat-demo-test-token")) as gitlab:
         config = IntakeConfig(
-            sources=[SourceConfig(kind="gitlab", name="demo-gitlab", connection_id="gitlab_default",
-                                  projects=[PROJECT])],
+            sources=[
+                SourceConfig(
+                    kind="gitlab", name="demo-gitlab", connection_id="gitlab_default", projects=[PROJECT]
+                )
+            ],
             gitlab_key_prefixes={PROJECT: "CALC"},
         )
         tracker = GitLabIssueTracker(make_gitlab_client(gitlab.base_url, "glpat-demo-test-token"), [PROJECT])
@@ -66,7 +69,9 @@ def test_demo_issues_seed_the_stand_in_and_are_assessed_as_the_demo_expects(batc
         validated = batch.read_model("intake/validated.json", ValidatedTickets)
         (not_ready,) = validated.not_ready
         assert not_ready.ticket_id == "CALC-3" and not_ready.needs_fix
-        assert not_ready.missing[0].startswith("no open questions: Should every function return `decimal.Decimal`")
+        assert not_ready.missing[0].startswith(
+            "no open questions: Should every function return `decimal.Decimal`"
+        )
         notes = gitlab.notes(PROJECT, issue_iid=3)
         assert len(notes) == 1 and "no open questions" in notes[0]
         # A second intake of the same batch changes nothing: still one comment.
