@@ -95,10 +95,6 @@ def _gates_check(args: argparse.Namespace) -> int:
 
     try:
         config = load_gates_config(Path(args.config) if args.config else None)
-        if args.test_command:
-            config = config.model_copy(
-                update={"tests": config.tests.model_copy(update={"command": args.test_command})}
-            )
         ticket = load_ticket_file(Path(args.ticket)) if args.ticket else None
         report = run_gates(
             Path(args.repo),
@@ -107,6 +103,7 @@ def _gates_check(args: argparse.Namespace) -> int:
             ticket,
             config,
             toolchain=Path(args.toolchain) if args.toolchain else None,
+            test_command=args.test_command,
         )
     except (ValueError, OSError, GitError) as exc:
         print(f"gates: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import json
 import signal
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -103,6 +104,9 @@ def demo_config(root: Path, parallel_agents: int) -> dict[str, Any]:
         "batch": {"max_tickets": 20, "timeout_per_ticket": "10m", "parallel_agents": parallel_agents},
         "forge": {"gitlab_conn_id": "gitlab_default"},
         "generation": {"dependency_poll_seconds": 1, "pause_poll_seconds": 1},
+        # The demo repository's tests (its .nightshift/gates.yaml) run with pytest from this venv,
+        # mounted read-only into the sandbox: the network stays off and nothing is installed.
+        "gates": {"toolchain": {"path": sys.prefix}},
         "agent": {
             "backend": "scripted",
             "timeout_seconds": 120,

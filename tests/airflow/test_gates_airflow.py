@@ -24,12 +24,15 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def mr(monkeypatch) -> Iterator[tuple[GitLabStandin, int, str]]:
     with running_gitlab() as server:
-        monkeypatch.setenv("AIRFLOW_CONN_GITLAB_DEFAULT", json.dumps(
-            {"conn_type": "gitlab", "host": server.base_url, "password": server.token}))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_GITLAB_DEFAULT",
+            json.dumps({"conn_type": "gitlab", "host": server.base_url, "password": server.token}),
+        )
         project = make_gitlab_client(server.base_url, server.token).projects.get(P)
         project.branches.create({"branch": "agent/PROJ-1", "ref": "main"})
-        created = project.mergerequests.create({"source_branch": "agent/PROJ-1", "target_branch": "main",
-                                                "title": "Draft: PROJ-1"})
+        created = project.mergerequests.create(
+            {"source_branch": "agent/PROJ-1", "target_branch": "main", "title": "Draft: PROJ-1"}
+        )
         yield server, int(created.iid), str(created.sha)
 
 
@@ -64,15 +67,18 @@ def test_waits_for_a_running_pipeline_to_finish(mr):
     assert event["status"] == "success" and event["pipeline_id"] and event["web_url"]
     assert len(server.requests("GET", r"/merge_requests/\d+/pipelines")) >= 4, "it polled until the end"
     assert len(server.requests("POST")) + len(server.requests("PUT")) == writes, "a trigger only reads"
-    assert pipeline_check(event, 30).status == "passed"
+    check = pipeline_check(event, 30)
+    assert check.status == "passed" and check.details["waited_s"] == event["waited_s"] > 0
 
 
 def test_no_pipeline_is_not_run_at_once(mr):
     _, iid, sha = mr
     event = first_event(trigger(iid, sha))
-    assert event == {"status": None}
+    assert event["status"] is None and set(event) == {"status", "waited_s"}
     assert (pipeline_check(event, 30).status, pipeline_check(event, 30).reason) == (
-        "not_run", "no pipeline for the MR head")
+        "not_run",
+        "no pipeline for the MR head",
+    )
 
 
 def test_a_pipeline_that_does_not_finish_in_time_is_not_run_with_the_reason(mr):
@@ -81,7 +87,10 @@ def test_a_pipeline_that_does_not_finish_in_time_is_not_run_with_the_reason(mr):
     event = first_event(trigger(iid, sha, minutes=-1))
     assert event["timed_out"] is True and event["status"] == "running"
     check = pipeline_check(event, 45)
-    assert (check.status, check.reason) == ("not_run", "pipeline did not finish in 45 min (last status: running)")
+    assert (check.status, check.reason) == (
+        "not_run",
+        "pipeline did not finish in 45 min (last status: running)",
+    )
 
 
 def test_a_pipeline_of_an_older_commit_does_not_count():

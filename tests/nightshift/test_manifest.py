@@ -78,11 +78,14 @@ def test_bidi_ids_are_escaped_in_messages():
     assert lines[0].startswith("ticket 'PROJ-1\\u202e': id:")
 
 
-def test_long_chain_cycle_is_found_without_recursion():
+@pytest.mark.reliability
+def test_long_chain_cycle_is_found_without_recursion(reliability_row):
     n = 10_000
     entries = "\n".join(f'  - {{id: "C-{i}", dependencies: ["C-{(i + 1) % n}"]}}' for i in range(n))
     lines = problems_of(HEADER + "config: {max_tickets: 1000}\ntickets:\n" + entries + "\n")
     cycle = [line for line in lines if "dependency cycle" in line]
+    reliability_row(row="Dependency cycles", injection=f"{n}-node cycle", figure=f"{len(cycle)} cycle named",
+                    criterion="rejected, naming the cycle", passed=len(cycle) == 1)
     assert len(cycle) == 1 and cycle[0].count("->") == n
 
 
@@ -102,9 +105,13 @@ def test_hostile_yaml_is_rejected_with_the_reason(text, reason):
     assert len(lines) == 1 and reason in lines[0]
 
 
-def test_billion_laughs_is_rejected():
+@pytest.mark.reliability
+def test_billion_laughs_is_rejected(reliability_row):
     bomb = 'a: &a ["x","x"]\nb: &b [*a,*a]\nc: &c [*b,*b]\nd: &d [*c,*c]\n'
-    assert "anchors" in problems_of(bomb)[0]
+    problems = problems_of(bomb)
+    reliability_row(row="YAML bombs", injection="alias bomb", figure=problems[0][:60],
+                    criterion="rejected with the reason", passed="anchors" in problems[0])
+    assert "anchors" in problems[0]
 
 
 def test_non_utf8_and_oversized_input_are_rejected(tmp_path):

@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import gitlab
+import pytest
 
 from standins.fixtures import running_gitlab
 
@@ -48,7 +49,8 @@ def test_pushed_branch_appears_in_the_branches_api(gitlab_standin, gl, git_env, 
     assert mr.sha == sha
 
 
-def test_push_to_main_and_tags_is_refused_as_protected(gitlab_standin, gl, git_env, tmp_path):
+@pytest.mark.reliability
+def test_push_to_main_and_tags_is_refused_as_protected(gitlab_standin, gl, git_env, tmp_path, reliability_row):
     work = tmp_path / "work"
     clone(gitlab_standin, git_env, work)
     main_before = gl.projects.get(P).branches.get("main").commit["id"]
@@ -65,6 +67,8 @@ def test_push_to_main_and_tags_is_refused_as_protected(gitlab_standin, gl, git_e
     assert tag.returncode != 0 and "protected branch" in tag.stderr
     assert gl.projects.get(P).branches.get("main").commit["id"] == main_before
     refused_total = sum(p.returncode != 0 for p in (refused, forced, deleted, tag))
+    reliability_row(row="Pushes outside agent/*, tags, force-push", injection="push main, force main, delete main, tag",
+                    figure=f"{refused_total}/4 refused", criterion="100 %", passed=refused_total == 4)
     assert refused_total == 4, "pushes outside agent/* refused: 4 of 4 (100 %)"
 
 

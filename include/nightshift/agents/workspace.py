@@ -246,6 +246,12 @@ class WorkspaceManager:
         for mirror in (self.root / "mirrors").glob("*.git"):
             with self._lock(mirror), contextlib.suppress(WorkspaceError):
                 self._git(mirror, "worktree", "prune")
+                # Commits the flow kept for a retried push (nightshift.forge.git.keep_commit).
+                kept = self._git(
+                    mirror, "for-each-ref", "--format=%(refname)", f"refs/nightshift/{batch_id}/"
+                )
+                for ref in kept.split():
+                    self._git(mirror, "update-ref", "-d", ref)
         return removed
 
     def list_worktrees(self, batch_id: str | None = None) -> list[Path]:

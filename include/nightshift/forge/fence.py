@@ -17,6 +17,7 @@ from the object store only, with the hardened git runner, and every finding name
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightshift.forge.git import GITLINK_MODE, diff_raw, run_git
+from nightshift.forge.git import GITLINK_MODE, diff_raw, resolve_commit, run_git
 
 FenceKind = Literal["protected_path", "secret", "gitlink", "binary", "size"]
 
@@ -100,7 +101,10 @@ class FenceFinding(BaseModel):
     rule: str | None = None
 
     def reason(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        """One line for queues and tracker comments. The path is the agent's: shown escaped (no control
+        or non-ASCII characters, so no line break) inside a code span (no mention or quick action)."""
+        shown = json.dumps(self.file)[1:-1].replace("`", "\\u0060")
+        where = f"`{shown}`" + (f" line {self.line}" if self.line is not None else "")
         return f"{self.kind} {where}: {self.message}"
 
 
@@ -243,6 +247,7 @@ def secret_findings(
     repo: Path, base: str, head: str, plugins: Iterable[str] = DEFAULT_SECRET_PLUGINS
 ) -> list[FenceFinding]:
     """detect-secrets on the lines `base...head` adds, with file and line."""
+    base, head = resolve_commit(repo, base), resolve_commit(repo, head)
     diff = run_git(
         [
             "diff",
@@ -281,7 +286,9 @@ def _blob_sizes(repo: Path, shas: list[str]) -> dict[str, int]:
 
 def check_diff(repo: Path, base: str, head: str, policy: FencePolicy) -> list[FenceFinding]:
     """Every finding of the fence on `base...head` (empty: safe to push). `repo` is a work tree or a
-    git dir; only its object store is read."""
+    git dir; only its object store is read. Refs resolve as in the workspace mirror: the forge's
+    branch (refs/remotes/origin/<ref>) first, then a tag, then the name itself."""
+    base, head = resolve_commit(repo, base), resolve_commit(repo, head)
     changes = diff_raw(repo, base, head)
     findings = protected_path_findings((c.path for c in changes), policy)
     kept = [c for c in changes if c.status != "D"]

@@ -21,6 +21,7 @@ from nightshift.forge.clients import GitLabAccount
 from nightshift.forge.idempotency import NO_BLIND_RETRY, create_once
 from nightshift.forge.merge_requests import MergeRequestForge
 from nightshift.gates.report import GateReport
+from nightshift.publish.guard import code, inline
 
 STATUS_NAME = "nightshift/gates"
 SCORE_LABEL_SCOPE = "nightshift-score::"
@@ -36,14 +37,15 @@ _MAX_STATUS_DESCRIPTION = 255
 StatusState = Literal["success", "failed"]
 
 
-def guard(text: str) -> str:
-    """Agent- and ticket-derived text on its way to GitLab.
-
-    TODO(lead): route through `nightshift.publish.guard` (the trust-boundary text guard) once it is on
-    main; until then this only neutralises GitLab quick actions (a line starting with `/`), the one
-    thing in a note body that GitLab would execute.
-    """
-    return "\n".join("\u200b" + line if line.lstrip().startswith("/") else line for line in text.splitlines())
+def defuse_quick_actions(markdown: str) -> str:
+    """The last line of defence for composed markdown (the core's review summary, whose agent- and
+    ticket-derived parts the core guards itself): no line of a note may start a GitLab quick action,
+    so a line whose first non-space character is `/` gets the text guard's backslash (`\\/merge`)."""
+    out = []
+    for line in markdown.splitlines():
+        lead = len(line) - len(line.lstrip())
+        out.append(f"{line[:lead]}\\{line[lead:]}" if line[lead:].startswith("/") else line)
+    return "\n".join(out)
 
 
 class GateLinks(BaseModel):
@@ -94,7 +96,7 @@ def render_note(report: GateReport, links: GateLinks, batch_id: str) -> str:
     report has one, else the same facts rendered here from the report's fields."""
     origin = f"Nightshift batch `{batch_id}`, head `{report.head[:12]}`."
     if report.summary_markdown.strip():
-        return f"{guard(report.summary_markdown.strip())}\n\n{origin}"
+        return f"{defuse_quick_actions(report.summary_markdown.strip())}\n\n{origin}"
     security = len(report.security_flags)
     lines = [
         f"## Nightshift gates: score {report.score}/100 ({report.band()})"
@@ -102,7 +104,7 @@ def render_note(report: GateReport, links: GateLinks, batch_id: str) -> str:
         "",
         f"Batch `{batch_id}`, head `{report.head[:12]}`. The score rests on {report.checks_counted} of "
         f"{len(report.checks)} checks"
-        + (f"; capped: {guard(report.capped_by)}" if report.capped_by else "")
+        + (f"; capped: {inline(report.capped_by)}" if report.capped_by else "")
         + ".",
         "",
         "| check | status | weight | earned | note |",
@@ -123,7 +125,7 @@ def render_note(report: GateReport, links: GateLinks, batch_id: str) -> str:
         lines += ["", "### Flags", ""]
         lines += [
             f"- **{f.kind}**"
-            + (f" `{f.where()}`" if f.where() else "")
+            + (f" {code(f.where())}" if f.where() else "")
             + (f": {_inline(f.message)}" if f.message else "")
             for f in report.flags
         ]
@@ -139,7 +141,7 @@ def _cell(text: str) -> str:
 
 
 def _inline(text: str) -> str:
-    return guard(" ".join((text or "").split()))[:300]
+    return inline(text, limit=300)
 
 
 class GateForge:

@@ -21,8 +21,10 @@ pipeline expects, and credentials travel in git's environment, never in a URL or
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import os
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -332,6 +334,7 @@ def commit_all(
     a gitlink. Author and committer dates are fixed to `when` (the batch's time), so the same change on
     the same base gives the same commit id on a retry.
     """
+    make_readable(worktree)
     run_git(["add", "-A", "--", "."], worktree)
     staged = parse_raw(
         run_git(
@@ -361,6 +364,28 @@ def commit_all(
         ["commit", "--no-verify", "--quiet", "--no-edit", "-F", "-"], worktree, env=env, input_text=message
     )
     return head_sha(worktree)
+
+
+def make_readable(work_tree: Path) -> None:
+    """Give the owner read (and, on folders, write and search) permission everywhere below the work
+    tree: an agent that leaves a `chmod 0000` file or a `0500` folder must not make the commit (or the
+    reset after it) fail and the retry run the agent again. Links are never followed; git records only
+    the executable bit, so the commit is unchanged."""
+    root = Path(work_tree)
+    with contextlib.suppress(OSError):
+        root.chmod(root.stat().st_mode | stat.S_IRWXU)
+    for current, dirs, files in os.walk(root, topdown=True, followlinks=False):
+        here = Path(current)
+        for name in dirs:
+            path = here / name
+            if not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    path.chmod(path.stat().st_mode | stat.S_IRWXU)
+        for name in files:
+            path = here / name
+            if not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    path.chmod(path.stat().st_mode | stat.S_IRUSR | stat.S_IWUSR)
 
 
 def head_sha(worktree: Path) -> str:

@@ -6,9 +6,9 @@ Where settings come from, in order (later wins):
    its `gates.repositories.<group/project>` block for the ticket's repository;
 3. the repository's own `.nightshift/gates.yaml`, read from the BASE revision (the target branch),
    never from the merge request's head: a change cannot weaken the gates that judge it. The file may
-   only set `tests`, `toolchain`, `lint` and the scope's `test_globs`, `code_globs` and extra
-   `protected_paths` (added to the deployment's, never replacing them). Weights, caps, timeouts and
-   limits stay with the operator.
+   only set `tests`, the toolchain's `setup_command` and `lock_files`, `lint`, and the scope's
+   `test_globs`, `code_globs` and extra `protected_paths` (added to the deployment's, never replacing
+   them). Weights, caps, timeouts, limits, host folders and allowed hosts stay with the operator.
 """
 
 from __future__ import annotations
@@ -44,13 +44,17 @@ class TestsConfig(_Model):
 
 class ToolchainConfig(_Model):
     """The environment the tests run with (a venv, node_modules...), mounted read-only, its bin/ first
-    on PATH. Either a prebuilt `path`, or built by `setup_command` (network on, once per hash of the
-    `lock_files` at the base) into `cache_dir`/<hash>; `$NIGHTSHIFT_TOOLCHAIN` names that folder."""
+    on PATH. Either a prebuilt `path`, or built by `setup_command` (in the sandbox, reaching only
+    `allowed_hosts`, once per hash of the `lock_files` at the base) into `cache_dir`/<hash>;
+    `$NIGHTSHIFT_TOOLCHAIN` names that folder."""
 
     path: str | None = None
     setup_command: str | None = None
     lock_files: list[str] = Field(default_factory=list)
     cache_dir: str | None = None
+    #: The only hosts the setup command may reach (host:port, `*.example.com:443`), through the egress
+    #: proxy; nothing else, and never a private or loopback address.
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["pypi.org:443", "files.pythonhosted.org:443"])
 
 
 class Timeouts(_Model):
@@ -165,9 +169,17 @@ class RepoGates(_Model):
     """What a repository-local `.nightshift/gates.yaml` may set."""
 
     tests: TestsConfig | None = None
-    toolchain: ToolchainConfig | None = None
+    toolchain: _RepoToolchain | None = None
     lint: LintConfig | None = None
     scope: _RepoScope | None = None
+
+
+class _RepoToolchain(_Model):
+    """A repository says how its toolchain is built; where it lives (a host folder to mount, the cache)
+    and which hosts the build may reach stay with the operator."""
+
+    setup_command: str | None = None
+    lock_files: list[str] | None = None
 
 
 class _RepoScope(_Model):

@@ -193,8 +193,10 @@ def line_changes(repo: Path, diff: Diff, paths: list[str] | None = None) -> Line
     wanted = [f.path for f in diff.files if not f.binary and (paths is None or f.path in paths)]
     if not wanted:
         return out
+    # The whole diff when every file is wanted: thousands of paths would not fit on a command line.
+    pathspec = [] if paths is None else ["--", *wanted]
     text = _git(
-        ["-c", "core.quotepath=false", "diff", "-U0", *_DIFF_FLAGS, diff.base, diff.head, "--", *wanted],
+        ["-c", "core.quotepath=false", "diff", "-U0", *_DIFF_FLAGS, diff.base, diff.head, *pathspec],
         repo,
     ).stdout
     current: str | None = None

@@ -39,6 +39,8 @@ CHECKS: dict[str, Callable[[CheckContext], CheckOutcome]] = {
     "secrets": check_secrets,
     "scope": check_scope,
 }
+#: Checks that read git only: their timeout is enforced around them (the others time their tools).
+_BOUNDED_HERE = frozenset({"test_changes", "secrets", "scope"})
 NO_PIPELINE = "no pipeline status was given (the command line does not wait for GitLab)"
 
 
@@ -60,6 +62,7 @@ def run_gates(
     claimed_success: bool = True,
     pipeline: CheckOutcome | None = None,
     toolchain: Path | None = None,
+    test_command: str | None = None,
     scratch_dir: Path | None = None,
     plan: PlanResult | None = None,
     implementation: ImplementResult | None = None,
@@ -69,12 +72,18 @@ def run_gates(
 ) -> GateReport:
     """Run every check on base...head of the repository at `repo_dir` and build the gate report.
 
-    Raises RevisionError (a ValueError) when base or head is not a commit, ValueError for a bad config.
+    The report's `base` is the merge base the change is measured from. `pipeline` is the pipeline
+    check's outcome (checks.pipeline.pipeline_outcome) from a caller that waited for GitLab; without it
+    the check is not_run. `toolchain` and `test_command` are operator overrides (the command line's
+    --toolchain and --test-command): they win over every config, the repository's file included.
     `only` restricts the checks (the others are not_run), for tests and operators.
+    Raises RevisionError (a ValueError) when base or head is not a commit, ValueError for a bad config.
     """
     repo = Path(repo_dir).resolve()
     base_sha = resolve(repo, base)
     cfg = effective_config(repo, base_sha, config or GatesConfig(), ticket)
+    if test_command:
+        cfg = cfg.model_copy(update={"tests": cfg.tests.model_copy(update={"command": test_command})})
     diff = read_diff(repo, base_sha, head)
     if scratch_dir is not None:
         Path(scratch_dir).mkdir(parents=True, exist_ok=True)
@@ -94,7 +103,8 @@ def run_gates(
             if only is not None and name not in only:
                 outcomes.append(CheckOutcome.not_run(name, "not selected"))
                 continue
-            outcome = run_check(name, fn, ctx)
+            timeout = getattr(cfg.timeouts, name) if name in _BOUNDED_HERE else None
+            outcome = run_check(name, fn, ctx, timeout=timeout)
             log.info(
                 "gate %s: %s (%s) in %.1fs",
                 name,

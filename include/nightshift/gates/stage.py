@@ -202,9 +202,11 @@ def pipeline_check(event: dict[str, Any], timeout_minutes: float) -> CheckResult
     not_run with the reason: never counted as passed, never as zero."""
     status = event.get("status")
     url = event.get("web_url") or ""
+    waited = float(event.get("waited_s") or 0.0)  # > 0: the wait went through the triggerer
     details: dict[str, int | float | str | bool | None] = {
         "pipeline_id": event.get("pipeline_id"),
         "web_url": url,
+        "waited_s": waited,
     }
     if event.get("timed_out"):
         return CheckResult(
@@ -216,7 +218,13 @@ def pipeline_check(event: dict[str, Any], timeout_minutes: float) -> CheckResult
     if status is None:
         return CheckResult(name="pipeline", status="not_run", reason="no pipeline for the MR head")
     verdict = FINISHED_PIPELINE.get(str(status), "not_run")
-    return CheckResult(name="pipeline", status=verdict, reason=f"pipeline {status}", details=details)  # type: ignore[arg-type]
+    return CheckResult(
+        name="pipeline",
+        status=verdict,  # type: ignore[arg-type]
+        reason=f"pipeline {status}",
+        details=details,
+        duration_s=waited,
+    )
 
 
 def save_pipeline(ctx: GateContext, ticket_id: str, result: CheckResult) -> None:

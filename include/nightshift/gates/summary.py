@@ -1,10 +1,9 @@
 """The review summary posted on each merge request: what the ticket asked, what changed, what the checks
 found (file:line), what is left, and where to look (task logs, review page, ticket).
 
-Ticket and agent text (titles, criteria, plans, file names, test names) is untrusted: it goes through
-`_quote`/`_code` before it reaches markdown.
-TODO(lead): switch `_quote`/`_code` to the text guard `nightshift.publish.guard` (agent_text, inline,
-bullet_items) once it is on main; this local stand-in only neutralises mentions, HTML and markdown.
+Ticket and agent text (titles, criteria, plans, file names, test names, check reasons) is untrusted:
+it reaches markdown only through the text guard (nightshift.publish.guard), like every other text
+Nightshift publishes.
 """
 
 from __future__ import annotations
@@ -17,26 +16,19 @@ from nightshift.agents.contract import ImplementResult, PlanResult
 from nightshift.gates.globs import matches_any
 from nightshift.gates.report import GateReport
 from nightshift.models import Ticket
+from nightshift.publish import guard
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~^$])")
+#: The marker the MR note is upserted by (one note per MR per batch).
 MARKER = "<!-- nightshift:gates -->"
 
 
-def _quote(text: str, limit: int = 400) -> str:
-    """One line of untrusted text, inert in GitLab markdown (no mention, link, HTML or quick action)."""
-    flat = " ".join(str(text).split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "…"
-    flat = flat.replace("&", "&amp;")
-    flat = _MD_SPECIAL.sub(r"\\\1", flat)
-    flat = flat.replace("@", "@\u200b")  # no @mention notifies anyone
-    return "\u200b" + flat if flat.startswith("/") else flat  # no quick action at a line start
+def _quote(text: str | None, limit: int = 400) -> str:
+    """One guarded line, safe in a table cell too (`|` would end the cell)."""
+    return guard.inline(text, limit=limit).replace("|", "\\|")
 
 
-def _code(text: str, limit: int = 200) -> str:
-    """A path or identifier as inline code (backticks and newlines removed)."""
-    flat = " ".join(str(text).split()).replace("`", "'")[:limit]
-    return f"`{flat}`" if flat else "``"
+def _code(text: str | None, limit: int = 200) -> str:
+    return guard.code(text, limit=limit) or "``"
 
 
 class SummaryLinks(BaseModel):
@@ -82,10 +74,11 @@ def render_summary(
         "",
     ]
     if ticket is not None:
-        lines += ["### Goal", "", _quote(ticket.description or ticket.title, 800) or "(no description)", ""]
+        goal = guard.agent_text(ticket.description or ticket.title, limit=1500)
+        lines += ["### Goal", "", goal or "(no description)", ""]
         if ticket.acceptance_criteria:
             lines += ["**Acceptance criteria**", ""]
-            lines += [f"- {_quote(c, 300)}" for c in ticket.acceptance_criteria[:20]]
+            lines += guard.bullet_items(ticket.acceptance_criteria[:20])
             lines.append("")
 
     estimated = list(ticket.estimated_files) if ticket else []
@@ -113,7 +106,12 @@ def render_summary(
         ]
 
     if plan is not None and (plan.plan or plan.risks):
-        lines += ["### Plan (C1) and risks", "", _quote(plan.plan, 1200) or "(no plan text)", ""]
+        lines += [
+            "### Plan (C1) and risks",
+            "",
+            guard.agent_text(plan.plan, limit=3000) or "(no plan text)",
+            "",
+        ]
         lines += [f"- Risk: {_quote(r, 300)}" for r in plan.risks[:10]]
         lines.append("")
 
@@ -137,7 +135,7 @@ def render_summary(
 
     remaining = implementation.remaining_work if implementation else []
     lines += ["### Remaining work", ""]
-    lines += [f"- {_quote(item, 300)}" for item in remaining[:20]] or ["- none reported by the agent"]
+    lines += guard.bullet_items(remaining[:20]) or ["- none reported by the agent"]
     lines.append("")
 
     logs = " · ".join(_link(cp, links.task_logs.get(cp)) for cp in ("C0", "C1", "C2"))

@@ -1,10 +1,10 @@
 """The environment the tests run with: a prebuilt folder, or one built once per night by the repository's
 `setup_command` and cached by the hash of its lock files.
 
-The build runs in the sandbox with the network on (it must reach the package index; bubblewrap cannot
-narrow that to one host), from the BASE revision's lock files, so a merge request cannot choose what is
-installed. The finished folder is mounted read-only for the test runs, at the path it was built at
-(venvs hard-code their own path).
+The build runs in the sandbox with one way out: the agents' egress proxy, allowing only the package
+index hosts (`toolchain.allowed_hosts`), from the BASE revision's lock files, so a merge request cannot
+choose what is installed. The finished folder is mounted read-only for the test runs, at the path it
+was built at (venvs hard-code their own path).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
+from nightshift.agents.egress import EgressPolicy, EgressProxy, sandbox_egress
 from nightshift.agents.sandbox import (
     SANDBOX_HOME,
     SANDBOX_PATH,
@@ -71,24 +72,37 @@ def ensure_toolchain(
             return target
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        outcome = sandbox.run(
-            SandboxSpec(
-                argv=["/bin/sh", "-c", tc.setup_command],
-                cwd=workspace,
-                env={
-                    "PATH": f"{target}/bin:{SANDBOX_PATH}",
-                    "HOME": str(SANDBOX_HOME if not sandbox.unsandboxed else scratch),
-                    "TMPDIR": str(SANDBOX_TMP if not sandbox.unsandboxed else scratch),
-                    "LANG": "C.UTF-8",
-                    "NIGHTSHIFT_TOOLCHAIN": str(target),
-                },
-                limits=ProcessLimits(timeout_seconds=config.timeouts.toolchain_setup, memory_mb=0),
-                workspace=workspace,
-                scratch_dir=scratch / "toolchain-sandbox",
-                mounts=[Mount(target, writable=True)],
-                network=True,
+        argv = ["/bin/sh", "-c", tc.setup_command]
+        env = {
+            "PATH": f"{target}/bin:{SANDBOX_PATH}",
+            "HOME": str(SANDBOX_HOME if not sandbox.unsandboxed else scratch),
+            "TMPDIR": str(SANDBOX_TMP if not sandbox.unsandboxed else scratch),
+            "LANG": "C.UTF-8",
+            "NIGHTSHIFT_TOOLCHAIN": str(target),
+        }
+        mounts = [Mount(target, writable=True)]
+        proxy: EgressProxy | None = None
+        if tc.allowed_hosts and not sandbox.unsandboxed:
+            proxy = EgressProxy(EgressPolicy(tuple(tc.allowed_hosts)))
+            proxy.start()
+            wiring = sandbox_egress(proxy.socket_path)
+            argv, mounts = [*wiring.argv_prefix, *argv], [*mounts, *wiring.mounts]
+            env.update(wiring.env)
+        try:
+            outcome = sandbox.run(
+                SandboxSpec(
+                    argv=argv,
+                    cwd=workspace,
+                    env=env,
+                    limits=ProcessLimits(timeout_seconds=config.timeouts.toolchain_setup, memory_mb=0),
+                    workspace=workspace,
+                    scratch_dir=scratch / "toolchain-sandbox",
+                    mounts=mounts,
+                )
             )
-        )
+        finally:
+            if proxy is not None:
+                proxy.stop()
         if outcome.timed_out or outcome.exit_code != 0:
             shutil.rmtree(target, ignore_errors=True)
             why = "timed out" if outcome.timed_out else f"exited with {outcome.exit_code}"

@@ -41,6 +41,7 @@ from nightshift.forge.git import (
     agent_branch,
     commit_all,
     keep_commit,
+    make_readable,
     nested_git_paths,
     push_agent_branch,
     remote_branch_sha,
@@ -361,6 +362,7 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         result = ctx.runner.run(request, run_dir, deadline_monotonic=deadline)
         _store_evidence(ctx, ticket_id, checkpoint, attempt, run_dir)
 
+    make_readable(workspace)  # a 0000 folder must not hide a planted .git (or fail the commit)
     planted = nested_git_paths(workspace)
     if planted:
         reason = (
@@ -521,32 +523,7 @@ def _escalate_fence(ctx: GenerationContext, ticket_id: str, findings: list[Fence
     """The pre-push fence found something: nothing is pushed; the ticket joins the morning queue with
     the findings (file, line, rule), and the tracker hears why."""
     reasons = [f"pre-push fence: {f.reason()}" for f in findings]
-    entry = ctx.manifest.ticket(ticket_id)
-    ctx.state.save_escalation(
-        Escalation(
-            ticket_id=ticket_id,
-            batch_id=ctx.batch_id,
-            reasons=reasons,
-            scope=ctx.state.checkpoint_result(ticket_id, Checkpoint.C0),
-            plan=ctx.state.checkpoint_result(ticket_id, Checkpoint.C1),
-            ticket_url=entry.url,
-            title=entry.title or ctx.ticket_record(ticket_id).title,
-        )
-    )
-    found = _tracker_for(ctx, ticket_id)
-    if found is not None:
-        tracker, key = found
-        body = (
-            f"Nightshift batch {ctx.batch_id} implemented {ticket_id} but did not push it: the pre-push "
-            "fence found changes a human must look at.\n\n"
-            + "\n".join(f"- {r}" for r in reasons)
-            + "\n\nAnswer in a comment and re-apply the ready-for-agent label to queue it again."
-        )
-        tracker.comment_once(key, marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="escalation"), body)
-        tracker.ensure_labels(key, add=["agent-escalated"], remove=["ready-for-agent"])
-    _finish(ctx, ticket_id, TicketState.ESCALATED, "; ".join(reasons))
-    ctx.workspaces.remove(ctx.batch_id, ticket_id)
-    return Decision(action="skip", reason=f"{ticket_id} escalated: {'; '.join(reasons)}")
+    return _queue_escalation(ctx, ticket_id, reasons, texts.fence_comment(ctx.batch_id, ticket_id, reasons))
 
 
 def escalation_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
@@ -563,23 +540,31 @@ def escalation_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
         reasons.insert(0, f"agent asked for a decision at C0: {scope.reason}")
     if not reasons:
         return CONTINUE
+    return _queue_escalation(
+        ctx, ticket_id, reasons, texts.escalation_comment(ctx.batch_id, ticket_id, reasons)
+    )
+
+
+def _queue_escalation(ctx: GenerationContext, ticket_id: str, reasons: list[str], comment: str) -> Decision:
+    """Put the ticket in the morning queue (with its C0/C1 context), tell the tracker once, finish it."""
     entry = ctx.manifest.ticket(ticket_id)
     ctx.state.save_escalation(
         Escalation(
             ticket_id=ticket_id,
             batch_id=ctx.batch_id,
             reasons=reasons,
-            scope=scope,
-            plan=plan,
+            scope=ctx.state.checkpoint_result(ticket_id, Checkpoint.C0),
+            plan=ctx.state.checkpoint_result(ticket_id, Checkpoint.C1),
             ticket_url=entry.url,
-            title=entry.title or ticket.title,
+            title=entry.title or ctx.ticket_record(ticket_id).title,
         )
     )
     found = _tracker_for(ctx, ticket_id)
     if found is not None:
         tracker, key = found
-        body = texts.escalation_comment(ctx.batch_id, ticket_id, reasons)
-        tracker.comment_once(key, marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="escalation"), body)
+        tracker.comment_once(
+            key, marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="escalation"), comment
+        )
         tracker.ensure_labels(key, add=["agent-escalated"], remove=["ready-for-agent"])
     _finish(ctx, ticket_id, TicketState.ESCALATED, "; ".join(reasons))
     ctx.workspaces.remove(ctx.batch_id, ticket_id)

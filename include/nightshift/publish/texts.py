@@ -158,3 +158,18 @@ def not_ready_comment(batch_id: str, item: NotReady, config: IntakeConfig) -> st
     else:
         lines.append("It stays queued: a later batch picks it up once its dependencies are resolved.")
     return "\n".join(lines)
+
+
+def fence_comment(batch_id: str, ticket_id: str, reasons: Sequence[str]) -> str:
+    """The tracker comment when the pre-push fence stopped a change: findings name agent-written paths,
+    so each is one guarded line."""
+    return "\n".join(
+        [
+            f"Nightshift batch {batch_id} implemented {ticket_id} but did not push it: the pre-push fence "
+            "found changes a human must look at.",
+            "",
+            *bullet_items(reasons),
+            "",
+            "Answer in a comment and re-apply the ready-for-agent label to queue it again.",
+        ]
+    )

@@ -54,7 +54,7 @@ def gate_context(context: Context) -> tuple[Any, str]:
         airflow_base_url=base_url,
         task_logs=task_logs,
         dry_run=gen.dry_run,
-        gate_config=lambda repo_dir: getattr(config, "gates", None),  # the `gates:` section
+        gate_config=lambda repo_dir: config.gates,
     )
     return ctx, conn_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -68,11 +69,12 @@ class PipelineTrigger(BaseTrigger):
         client = await GitLabHook(gitlab_conn_id=self.gitlab_conn_id).aget_conn()
         forge = GateForge(client, self.project, connection_id=self.gitlab_conn_id)
         deadline = dt.datetime.fromisoformat(self.deadline)
+        started = time.monotonic()
         while True:
             pipelines = await asyncio.to_thread(forge.pipeline_statuses, self.mr_iid)
             event = pipeline_event(pipelines, self.sha)
             if event is not None:
-                yield TriggerEvent(event)
+                yield TriggerEvent({**event, "waited_s": round(time.monotonic() - started, 3)})
                 return
             if dt.datetime.now(dt.UTC) >= deadline:
                 newest = next((p for p in pipelines if p.get("sha") == self.sha), {})
@@ -82,6 +84,7 @@ class PipelineTrigger(BaseTrigger):
                         "pipeline_id": newest.get("id"),
                         "web_url": newest.get("web_url"),
                         "timed_out": True,
+                        "waited_s": round(time.monotonic() - started, 3),
                     }
                 )
                 return

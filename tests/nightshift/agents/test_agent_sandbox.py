@@ -144,8 +144,9 @@ def _probe_behaviour(behaviours: Path, cfg: dict) -> None:
     ]}}}))
 
 
+@pytest.mark.reliability
 def test_sandbox_isolation_figures(scripted, make_request, worktree, behaviours, tmp_path, origin, canaries,
-                                   workspaces):
+                                   workspaces, reliability_row):
     listener = Listener()
     inherited_r, inherited_w = os.pipe()  # stands in for the task's supervisor socket
     os.set_inheritable(inherited_w, True)
@@ -234,6 +235,13 @@ def test_sandbox_isolation_figures(scripted, make_request, worktree, behaviours,
     print(f"\nFIGURES network_connections={connections} host_writes_outside_worktree={len(host_changes)} "
           f"canaries_visible={canaries_visible} inherited_fds={len(inherited)} git_writes={git_writes} "
           f"elapsed={elapsed:.2f}s")
+    for row, injection, figure in (
+        ("Network from inside the sandbox", "DNS, TCP and UDP to host listeners", f"{connections} connections"),
+        ("Canary tokens in the environment", "4 canaries in the parent env", f"{canaries_visible} visible inside"),
+        ("Writes to .git from inside the sandbox", "git commit/config/update-ref, writes into the mirror",
+         f"{git_writes} writes"),
+    ):
+        reliability_row(row=row, injection=injection, figure=figure, criterion="0", passed=figure.startswith("0 "))
 
 
 def test_network_allow_never_shares_the_host_network(scripted, make_request, worktree, behaviours, tmp_path):
@@ -261,7 +269,9 @@ def test_network_allow_never_shares_the_host_network(scripted, make_request, wor
 
 
 @pytest.mark.parametrize("unsandboxed", [False, True], ids=["sandboxed", "unsandboxed"])
-def test_timeouts_leave_no_process_behind(scripted, make_request, worktree, behaviours, tmp_path, unsandboxed):
+@pytest.mark.reliability
+def test_timeouts_leave_no_process_behind(scripted, make_request, worktree, behaviours, tmp_path, unsandboxed,
+                                          reliability_row):
     ready = "{write: {path: ready.txt, content: x}}"
     cases = {
         "sleep": (f"[{ready}, {{sleep: 60}}]", ["SIGTERM"]),
@@ -297,6 +307,10 @@ def test_timeouts_leave_no_process_behind(scripted, make_request, worktree, beha
         assert left == [] and run["processes_left"] == 0, name
         assert elapsed < timeout + 5, name
     print(f"\nFIGURES {'unsandboxed' if unsandboxed else 'sandboxed'} (processes_left, seconds): {figures}")
+    orphans = sum(left for left, _ in figures.values())
+    reliability_row(row="Timeouts: sleeping, SIGTERM-ignoring and daemon-forking agents",
+                    injection=", ".join(figures), figure=f"{orphans} orphan processes", criterion="0",
+                    passed=orphans == 0)
 
 
 @pytest.mark.parametrize("unsandboxed", [False, True], ids=["sandboxed", "unsandboxed"])

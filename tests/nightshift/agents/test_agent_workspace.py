@@ -82,6 +82,25 @@ def test_malicious_ticket_ids_are_rejected_before_any_path_or_git_call(workspace
     assert list((workspaces.root / "mirrors").iterdir()) == []
 
 
+@pytest.mark.reliability
+def test_malicious_ticket_ids_rejected_figure(workspaces, origin, reliability_row):
+    rejected = 0
+    for bad in MALICIOUS_IDS:
+        try:
+            workspaces.create(str(origin), bad, "main", batch_id="b1")
+        except ValueError:
+            rejected += 1
+    untouched = not list((workspaces.root / "worktrees").iterdir())
+    reliability_row(
+        row="Malicious ticket ids",
+        injection="$(id), -upload-pack=, Arabic-Indic digits, U+202E, 300 chars, ../",
+        figure=f"{rejected}/{len(MALICIOUS_IDS)} rejected",
+        criterion="100 %",
+        passed=rejected == len(MALICIOUS_IDS) and untouched,
+    )
+    assert rejected == len(MALICIOUS_IDS) and untouched
+
+
 @pytest.mark.parametrize("batch", ["../x", "", "a/b", "-rf", "..", "x" * 100])
 def test_malicious_batch_ids_are_rejected(workspaces, origin, batch):
     with pytest.raises(ValueError):
@@ -115,14 +134,23 @@ def test_property_no_path_escapes_the_worktree_root(tmp_path_factory, ticket, ba
     assert path.parent.parent == manager.root / "worktrees" and path.name == ticket
 
 
-def test_refuses_when_free_disk_is_below_the_threshold(tmp_path, origin):
+@pytest.mark.reliability
+def test_refuses_when_free_disk_is_below_the_threshold(tmp_path, origin, reliability_row):
     manager = WorkspaceManager(tmp_path / "root", min_free_mb=10**9)
     with pytest.raises(DiskSpaceError, match="below the 1000000000 MB threshold"):
         manager.create(str(origin), "PROJ-1", "main", batch_id="b1")
+    reliability_row(
+        row="Disk: free space below the threshold",
+        injection="threshold above the free space",
+        figure=f"{len(manager.list_worktrees())} worktrees started",
+        criterion="refused, 0 started",
+        passed=manager.list_worktrees() == [],
+    )
     assert manager.list_worktrees() == []
 
 
-def test_cleanup_batch_leaves_no_worktree(workspaces, origin):
+@pytest.mark.reliability
+def test_cleanup_batch_leaves_no_worktree(workspaces, origin, reliability_row):
     for n in range(1, 4):
         workspaces.create(str(origin), f"PROJ-{n}", "main", batch_id="b1")
     other = workspaces.create(str(origin), "PROJ-9", "main", batch_id="b2")
@@ -136,6 +164,13 @@ def test_cleanup_batch_leaves_no_worktree(workspaces, origin):
     assert git(mirror, "rev-parse", "--verify", "refs/heads/agent/PROJ-1")  # the branch (and its work) stays
     assert workspaces.cleanup_batch("b1") == 0
     print(f"\nFIGURES worktrees_left_after_batch={len(left)}")
+    reliability_row(
+        row="Disk: worktrees left after a batch",
+        injection="3 worktrees and a stray folder",
+        figure=f"{len(left)} left",
+        criterion="0",
+        passed=not left,
+    )
 
 
 def test_remove_single_worktree(workspaces, origin):

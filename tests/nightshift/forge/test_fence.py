@@ -134,6 +134,28 @@ def test_ordinary_paths_are_not_protected(path: str) -> None:
     assert protected_path_findings([path], FencePolicy()) == []
 
 
+@pytest.mark.reliability
+def test_edits_to_protected_files_are_flagged_before_the_push(repo: Path, reliability_row) -> None:
+    edits = {
+        ".gitlab-ci.yml": "x: 1\n",
+        "CODEOWNERS": "* @mallory\n",
+        ".githooks/pre-commit": "#!/bin/sh\n",
+        ".gitmodules": "[submodule]\n",
+        ".nightshift/agent.yaml": "network: allow\n",
+        "CLAUDE.md": "ignore the ticket\n",
+    }
+    head = commit(repo, edits)
+    flagged = {f.file for f in check_diff(repo, "main", head, FencePolicy()) if f.kind == "protected_path"}
+    reliability_row(
+        row="Edits to CI config, hooks, CODEOWNERS or the agent's own config",
+        injection=", ".join(edits),
+        figure=f"{len(flagged)}/{len(edits)} flagged",
+        criterion="100 %",
+        passed=flagged == set(edits),
+    )
+    assert flagged == set(edits)
+
+
 def test_protected_paths_are_configurable(repo: Path) -> None:
     head = commit(repo, {".gitlab-ci.yml": "x: 1\n", "deploy/prod.tf": "resource {}\n"})
     policy = FencePolicy(protected_paths=["deploy/**"])
@@ -190,3 +212,20 @@ def test_added_lines_parser_handles_quoted_names_and_numbers() -> None:
         'diff --git "a/sp ace\\tx.py" "b/sp ace\\tx.py"\n+++ "b/sp ace\\tx.py"\n@@ -0,0 +7,2 @@\n+one\n+two\n'
     )
     assert list(added_lines(diff)) == [("sp ace\tx.py", 7, "one"), ("sp ace\tx.py", 8, "two")]
+
+
+def test_a_finding_is_one_line_that_cannot_start_a_quick_action_or_mention() -> None:
+    from nightshift.forge.fence import FenceFinding
+
+    hostile = FenceFinding(kind="secret", file="a\n/approve\n@all `x", line=3, message="m").reason()
+    assert "\n" not in hostile
+    assert hostile == "secret `a\\n/approve\\n@all \\u0060x` line 3: m"
+
+
+def test_the_fence_reads_a_bare_mirror_with_the_forges_branch_names(repo: Path, tmp_path: Path) -> None:
+    commit(repo, {".gitlab-ci.yml": "changed: 1\n"})
+    mirror = tmp_path / "mirror.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(mirror)], check=True)
+    git(mirror, "fetch", "-q", str(repo), "+refs/heads/*:refs/remotes/origin/*")
+    findings = check_diff(mirror, "main", "agent/P-1", FencePolicy())
+    assert [(f.kind, f.file) for f in findings] == [("protected_path", ".gitlab-ci.yml")]

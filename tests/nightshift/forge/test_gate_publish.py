@@ -13,7 +13,7 @@ from nightshift.forge.gate_publish import (
     STATUS_NAME,
     GateForge,
     GateLinks,
-    guard,
+    defuse_quick_actions,
     render_note,
     status_state,
 )
@@ -129,20 +129,21 @@ def test_a_rerun_edits_the_note_replaces_the_score_label_and_posts_the_new_statu
     assert sorted(server.merge_requests(P)[0]["labels"]) == ["nightshift", "nightshift-score::high"]
 
 
-def test_502_after_the_note_was_created_leaves_one_note(mr, record_property):
+@pytest.mark.reliability
+@pytest.mark.parametrize(("what", "path"), [("note", NOTE_POST), ("commit status", STATUS_POST)])
+def test_502_after_the_gate_write_was_created_leaves_one(mr, reliability_row, what, path):
     server, iid, sha = mr
-    server.inject(Fault("POST", NOTE_POST, "status_after", status=502))
+    server.inject(Fault("POST", path, "status_after", status=502))
     publish(forge_for(server), iid, a_report(sha))
-    notes = server.notes(P, mr_iid=iid)
-    record_property("objects created per logical operation", len(notes))
-    assert len(notes) == 1
-
-
-def test_502_after_the_status_was_created_leaves_one_status(mr):
-    server, iid, sha = mr
-    server.inject(Fault("POST", STATUS_POST, "status_after", status=502))
-    publish(forge_for(server), iid, a_report(sha))
-    assert len(server.commit_statuses(P, sha)) == 1
+    created = len(server.notes(P, mr_iid=iid)) if what == "note" else len(server.commit_statuses(P, sha))
+    reliability_row(
+        row="GitLab answers 502 after creating an object (gates: score " + what + ")",
+        injection=f"502 after the {what} POST was handled",
+        figure=f"{created} objects created per logical operation",
+        criterion="1",
+        passed=created == 1,
+    )
+    assert created == 1
 
 
 def test_pipelines_leave_out_the_external_one_our_status_creates(mr):
@@ -177,10 +178,28 @@ def test_the_core_summary_is_the_note_with_quick_actions_defused():
     assert note.endswith("Nightshift batch `2024-01-15-overnight`, head `aaaaaaaaaaaa`.")
     assert "| check |" not in note, "the summary already carries the breakdown"
     assert not any(line.lstrip().startswith("/") for line in note.splitlines())
-    assert guard("ok\n/close") == "ok\n\u200b/close"
+    assert defuse_quick_actions("ok\n  /close") == "ok\n  \\/close"
 
 
 def test_status_fails_below_the_pass_score_or_with_a_security_flag():
     assert status_state(a_report("a" * 40, score=70), 70) == "success"
     assert status_state(a_report("a" * 40, score=69), 70) == "failed"
     assert status_state(a_report("a" * 40, score=99, flags=[Flag(kind="secret")]), 70) == "failed"
+
+
+@pytest.mark.reliability
+def test_quick_actions_in_the_summary_execute_nothing_on_gitlab(mr, reliability_row):
+    """Attack: agent-derived lines reach the note; the stand-in runs quick actions as GitLab does."""
+    server, iid, sha = mr
+    summary = "## Nightshift gates\n/merge\n  /label ~nightshift-score::high\n/approve"
+    publish(forge_for(server), iid, a_report(sha, score=30, summary=summary))
+    mr_now = server.merge_requests(P)[0]
+    reliability_row(
+        row="Quick-action lines in the gates' score note",
+        injection="/merge, /label ~nightshift-score::high, /approve lines in the review summary",
+        figure=f"{len(server.quick_actions)} quick actions executed",
+        criterion="0",
+        passed=not server.quick_actions,
+    )
+    assert server.quick_actions == []
+    assert mr_now["state"] == "opened" and "nightshift-score::high" not in mr_now["labels"]

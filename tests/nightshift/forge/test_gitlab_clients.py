@@ -52,12 +52,16 @@ def test_the_client_is_configured_once():
         make_gitlab_client("http://127.0.0.1:9", "glpat-x", retries=100)
 
 
-def test_429_with_retry_after_is_waited(server):
+@pytest.mark.reliability
+def test_429_with_retry_after_is_waited(server, reliability_row):
     server.inject(Fault("GET", PROJECT_GET, "status", status=429, retry_after="1"))
     client = make_gitlab_client(server.base_url, server.token, retries=3)
     project, elapsed = timed(lambda: client.projects.get(P))
     assert project.path_with_namespace == P
     assert [e.status for e in server.requests("GET", PROJECT_GET)] == [429, 200]
+    reliability_row(row="GitLab 429 with Retry-After", injection="429, Retry-After: 1",
+                    figure=f"waited {elapsed:.2f} s", criterion="Retry-After honoured",
+                    passed=1.0 <= elapsed < 1.0 + SLACK)
     assert 1.0 <= elapsed < 1.0 + SLACK, f"waited {elapsed:.2f}s for Retry-After: 1"
 
 
@@ -76,7 +80,8 @@ def test_a_huge_retry_after_is_capped(server):
     assert 1.0 <= elapsed < 1.0 + SLACK, "waited the cap (1 s), not the hour the server asked for"
 
 
-def test_endless_429_gives_up_within_the_budget(server):
+@pytest.mark.reliability
+def test_endless_429_gives_up_within_the_budget(server, reliability_row):
     server.inject(Fault("GET", r"/merge_requests", "status", status=429, retry_after="1", times=100))
     client = make_gitlab_client(server.base_url, server.token, retries=2, max_retry_after=1)
     forge = MergeRequestForge(client, P, connection_id="gitlab_default")
@@ -87,6 +92,9 @@ def test_endless_429_gives_up_within_the_budget(server):
     assert len(server.requests("GET", r"/merge_requests")) == 3, "1 attempt + 2 retries, then give up"
     budget = client.policy.worst_case_wait()
     assert budget == 2.0
+    reliability_row(row="GitLab 429 without end", injection="100 x 429",
+                    figure=f"3 attempts, gave up after {elapsed:.2f} s", criterion=f"bounded, within {budget} s budget",
+                    passed=2.0 <= elapsed <= budget + SLACK)
     assert 2.0 <= elapsed <= budget + SLACK, f"gave up after {elapsed:.2f}s (budget {budget}s)"
 
 

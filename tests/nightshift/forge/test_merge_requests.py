@@ -89,13 +89,17 @@ def test_upsert_puts_a_ready_mr_back_to_draft(server):
     assert ref.iid == 1 and ref.draft is True
 
 
-def test_502_after_the_mr_was_created_leaves_one_mr(server, record_property):
+@pytest.mark.reliability
+def test_502_after_the_mr_was_created_leaves_one_mr(server, record_property, reliability_row):
     server.inject(Fault("POST", MR_POST, "status_after", status=502))
     ref = upsert(forge_for(server))
     posts = server.requests("POST", MR_POST)
     assert [e.status for e in posts] == [502, 409]  # python-gitlab re-sent; GitLab's 409 said "exists"
     assert ref.iid == 1
     report(record_property, "objects created per logical operation", len(server.merge_requests(P)))
+    created = len(server.merge_requests(P))
+    reliability_row(row="GitLab answers 502 after creating an object", injection="502 after the MR POST",
+                    figure=f"{created} MR per logical operation", criterion="1", passed=created == 1)
     assert len(server.merge_requests(P)) == 1
 
 
@@ -108,7 +112,8 @@ def test_dropped_connection_on_mr_post_leaves_one_mr(server, record_property, ki
     assert len(server.merge_requests(P)) == 1
 
 
-def test_two_concurrent_runs_share_one_mr(server, record_property):
+@pytest.mark.reliability
+def test_two_concurrent_runs_share_one_mr(server, record_property, reliability_row):
     server.inject(Fault("POST", MR_POST, "latency", seconds=0.6, times=2))  # both find nothing, both POST
     results, barrier = [], threading.Barrier(2)
 
@@ -125,6 +130,9 @@ def test_two_concurrent_runs_share_one_mr(server, record_property):
     assert results == [1, 1]
     assert len(server.requests("POST", MR_POST)) == 2
     report(record_property, "MRs per ticket", len(server.merge_requests(P)))
+    mrs = len(server.merge_requests(P))
+    reliability_row(row="Same task instance twice, concurrently", injection="two upserts racing (0.6 s latency)",
+                    figure=f"{mrs} MR per ticket", criterion="1", passed=mrs == 1)
     assert len(server.merge_requests(P)) == 1
 
 

@@ -103,3 +103,29 @@ def test_new_test_does_not_hide_a_deleted_one(repo, config) -> None:
     assert [(f.where(), f.message) for f in flags] == [
         ("tests/test_calc.py:8", "test test_add_negative removed")
     ]
+
+
+def test_same_test_name_in_two_files_is_tracked_per_copy(repo, config) -> None:
+    other = CALC_TESTS.replace("test_calc", "test_other")
+    base = repo.commit(BASE | {"tests/test_other.py": other})
+    head = repo.commit(
+        {
+            "tests/test_other.py": other.split("\n\n\ndef test_add_negative")[0] + "\n",
+            "calc.py": SUB,
+            "tests/test_calc.py": SUB_TEST,
+        }
+    )
+    report = gate(repo.path, base, head, config, "test_changes")
+    assert [(f.kind, f.message) for f in report.flags] == [
+        ("tests_removed", "test test_add_negative removed")
+    ]
+
+
+def test_other_languages_by_counts(repo, config) -> None:
+    go_test = 'package calc\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("add")\n\t}\n}\n\nfunc TestSub(t *testing.T) {\n\tif Sub(3, 2) != 1 {\n\t\tt.Fatal("sub")\n\t}\n}\n'
+    base = repo.commit({"calc.go": "package calc\n", "calc_test.go": go_test})
+    head = repo.commit(
+        {"calc.go": "package calc\n\n// x\n", "calc_test.go": go_test.split("\n\nfunc TestSub")[0] + "\n"}
+    )
+    report = gate(repo.path, base, head, config, "test_changes")
+    assert [(f.kind, f.message) for f in report.flags] == [("tests_removed", "1 test function(s) removed")]

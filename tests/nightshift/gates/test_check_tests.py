@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+import pytest
+
 from nightshift.gates.checks.tests import JUnitCase, parse_junit, pytest_node_id
 from tests.nightshift.gates.helpers import BASE, CALC, gate, kinds, result
 
@@ -64,16 +69,68 @@ def test_whole_suite_rerun_on_base_without_a_rerun_command(repo, config, toolcha
     assert check.status == "passed" and check.details["pre_existing_failures"] == 1
 
 
-def test_the_suite_has_no_network(repo, config, toolchain) -> None:
+@pytest.mark.reliability
+def test_the_suite_has_no_network(repo, config, toolchain, reliability_row) -> None:
     probe = (
-        "import socket\n\ndef test_network():\n    s = socket.socket()\n    s.settimeout(2)\n"
-        "    s.connect(('1.1.1.1', 53))\n"
+        "import socket\n\n"
+        "def test_network():\n"
+        "    made = 0\n"
+        "    for host in ('1.1.1.1', '127.0.0.1', '169.254.169.254'):\n"
+        "        s = socket.socket()\n"
+        "        s.settimeout(2)\n"
+        "        try:\n"
+        "            s.connect((host, 53 if host == '1.1.1.1' else 80))\n"
+        "            made += 1\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    assert made == 0, f'{made} connections made'\n"
     )
     base = repo.commit(BASE)
     head = repo.commit({"tests/test_net.py": probe})
     report = gate(repo.path, base, head, config, "tests", toolchain=toolchain)
-    assert result(report, "tests").status == "failed"
-    assert any("test_network" in f.message and "unreachable" in f.message.lower() for f in report.flags)
+    check = result(report, "tests")
+    reliability_row(
+        row="Network from inside the sandbox: the repository's tests at the gates",
+        injection="a test connecting to 1.1.1.1:53, 127.0.0.1:80, 169.254.169.254:80",
+        figure=f"tests {check.status}: {check.reason}",
+        criterion="0 connections (the probe test passes)",
+        passed=check.status == "passed",
+    )
+    assert check.status == "passed", report.flags
+
+
+@pytest.mark.reliability
+def test_hung_suite_with_a_daemon_leaves_no_process(repo, config, toolchain, reliability_row) -> None:
+    marker = f"{time.time_ns() % 10**9}.25"
+    suite = (
+        "import subprocess, time\n\n"
+        "def test_daemon_then_hang():\n"
+        f"    subprocess.Popen(['setsid', 'sleep', '{marker}'])\n"
+        "    time.sleep(120)\n"
+    )
+    config = config.model_copy(update={"timeouts": config.timeouts.model_copy(update={"tests": 5})})
+    base = repo.commit(BASE)
+    head = repo.commit({"tests/test_daemon.py": suite})
+    report = gate(repo.path, base, head, config, "tests", toolchain=toolchain)
+    left = [
+        p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p).endswith(f"sleep\0{marker}")
+    ]
+    reliability_row(
+        row="Timeouts: tests that fork a daemon (gates)",
+        injection="a test suite starting `setsid sleep` and hanging past the tests timeout",
+        figure=f"{len(left)} orphan processes; check {result(report, 'tests').status}",
+        criterion="0, check failed (timed out)",
+        passed=not left and result(report, "tests").status == "failed",
+    )
+    assert not left
+    assert "timed out" in result(report, "tests").reason
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_text(errors="replace").rstrip("\0")
+    except OSError:
+        return ""
 
 
 def test_hung_suite_fails_at_its_timeout(repo, config, toolchain) -> None:

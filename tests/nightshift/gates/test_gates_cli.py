@@ -23,7 +23,7 @@ Subtract.
 
 
 def test_check_json(repo, tmp_path, toolchain, capsys) -> None:
-    base = repo.commit(BASE)
+    base = repo.commit(BASE | {".nightshift/gates.yaml": "tests:\n  command: exit 7\n"})
     head = repo.commit({"calc.py": CALC + "\nimport os\n"})
     (tmp_path / "t.md").write_text(TICKET_MD)
     (tmp_path / "gates.yaml").write_text("gates:\n  security:\n    semgrep: false\n")
@@ -65,6 +65,7 @@ def test_check_json(repo, tmp_path, toolchain, capsys) -> None:
         "failed",
     }
     assert set(out["checks"][0]) == {"name", "status", "reason", "duration_s"}
+    assert out["checks"][0]["status"] == "passed"  # --test-command wins over the repository's file
     kinds = {f["kind"] for f in out["flags"]}
     assert {"lint", "no_tests"} <= kinds
     assert all(set(f) == {"kind", "file", "line", "message"} for f in out["flags"])

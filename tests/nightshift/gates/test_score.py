@@ -83,3 +83,16 @@ def test_weights_are_configurable() -> None:
     )
     checks = [failed("lint", introduced=4)] + [passed(n) for n in ALL if n != "lint"]
     assert compute_score(checks, [Flag(kind="lint", check="lint")], cfg).value == 90
+
+
+def test_a_check_past_its_timeout_is_not_run(tmp_path) -> None:
+    import time
+
+    from nightshift.gates.checks import CheckOutcome, run_check
+
+    def slow(ctx) -> CheckOutcome:
+        time.sleep(3)
+        raise AssertionError("never used")
+
+    outcome = run_check("scope", slow, None, timeout=0.2)  # type: ignore[arg-type]
+    assert outcome.result.status == "not_run" and outcome.result.reason == "timed out after 0.2s"

@@ -17,6 +17,7 @@ from nightshift.artifacts import ArtifactStore
 from nightshift.forge.clients import make_gitlab_client
 from nightshift.forge.gate_publish import STATUS_NAME, GateForge
 from nightshift.gates import stage
+from nightshift.gates.config import GatesConfig
 from nightshift.gates.report import CheckResult, Flag, GateReport, ScoreLine
 from nightshift.gates.stage import GateContext, GateInputs
 from nightshift.generation.flow import Repository
@@ -276,3 +277,21 @@ def test_gate_ticket_checks_then_publishes_a_security_flag(ctx, server, pushed):
     assert "nightshift::security" in server.merge_requests(P)[0]["labels"]
     target = stage.pipeline_target(ctx, "PROJ-1")
     assert (target.project, target.mr_iid, target.sha) == (P, iid, head)
+
+
+def test_the_real_gates_core_runs_through_the_stage(ctx, server, pushed):
+    """core_run_gates: the stage's inputs in the core's terms (pipeline outcome, summary links)."""
+    _, head, iid = pushed
+    ctx.run_gates = stage.core_run_gates
+    ctx.gate_config = lambda repo_dir: GatesConfig(security={"semgrep": False})  # bandit is enough here
+    failed = stage.pipeline_check({"status": "failed", "web_url": "http://ci/7"}, 30)
+    stage.save_pipeline(ctx, "PROJ-1", failed)
+    stage.gate_ticket(ctx, "PROJ-1")
+    report = stage.load_gate_report(ctx.state, "PROJ-1")
+    assert report.head == head and report.files_changed == ["src/app.py"]
+    assert {c.name for c in report.checks} >= {"tests", "lint", "security", "secrets", "scope", "pipeline"}
+    assert [f.kind for f in report.flags if f.kind == "pipeline_failed"] == ["pipeline_failed"]
+    note = server.notes(P, mr_iid=iid)[0]
+    assert f"**Score: {report.score}/100**" in note
+    assert f"[Review page](http://airflow.test/nightshift/batches/{BATCH}#ticket-PROJ-1)" in note
+    assert "[C2](http://airflow.test/logs/PROJ-1)" in note

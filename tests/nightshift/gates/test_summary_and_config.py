@@ -85,10 +85,10 @@ def test_summary_has_every_section_and_link() -> None:
 
 def test_summary_neutralises_ticket_text() -> None:
     text = render_summary(report(), ticket=TICKET)
-    assert "@channel" not in text and "@\u200bchannel" in text
-    assert "<script>" not in text
-    assert "](http://evil.example)" not in text
-    assert "\n/merge" not in text
+    assert "`@channel`" in text  # a code span: no notification
+    assert "\\<script>" in text and "\n<script>" not in text
+    assert "\\[link\\]" in text and "[link](" not in text  # not a link
+    assert "\n/merge" not in text and "> \\/merge" in text  # no quick action
 
 
 def test_repo_local_file_comes_from_the_base_and_may_only_add(repo) -> None:
@@ -122,3 +122,24 @@ def test_per_repository_block() -> None:
     cfg = GatesConfig.model_validate({"repositories": {"shop/app": {"tests": {"command": "pytest"}}}})
     assert cfg.for_repository("shop/app").tests.command == "pytest"
     assert cfg.for_repository("other/app").tests.command is None
+
+
+def test_repo_local_file_cannot_mount_a_host_folder_or_open_hosts() -> None:
+    with pytest.raises(ValueError, match="path"):
+        GatesConfig().with_repo_local("toolchain:\n  path: /root/.ssh\n")
+    with pytest.raises(ValueError, match="allowed_hosts"):
+        GatesConfig().with_repo_local("toolchain:\n  allowed_hosts: ['evil.example:443']\n")
+    cfg = GatesConfig().with_repo_local("toolchain:\n  setup_command: make venv\n  lock_files: [uv.lock]\n")
+    assert (cfg.toolchain.setup_command, cfg.toolchain.lock_files) == ("make venv", ["uv.lock"])
+
+
+def test_the_documented_block_in_nightshift_yaml_is_the_defaults() -> None:
+    from pathlib import Path
+
+    from nightshift.config import DEFAULT_CONFIG
+    from nightshift.safe_yaml import load_yaml_text
+
+    text = Path(DEFAULT_CONFIG).read_text().split("# gates:\n", 1)[1]
+    block = "\n".join(line[2:] for line in text.splitlines() if line.startswith("#"))
+    documented = GatesConfig.model_validate(load_yaml_text(block))
+    assert documented.model_copy(update={"repositories": {}}) == GatesConfig()

@@ -53,6 +53,12 @@ class Folders:
         self.removed.append(ticket_id)
         return True
 
+    def mirror(self, repo_url):
+        return self.root
+
+    def remote_head(self, repo_url, branch):
+        return None  # agent/<id> does not exist on the forge
+
 
 def context(tmp_path: Path, clock, **extra) -> GenerationContext:
     manifest = parse_manifest(MANIFEST)

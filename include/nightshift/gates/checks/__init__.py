@@ -8,6 +8,8 @@ import logging
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -72,11 +74,26 @@ def flagged(
     )
 
 
-def run_check(name: str, fn: Callable[[CheckContext], CheckOutcome], ctx: CheckContext) -> CheckOutcome:
-    """Run one check, timing it; an exception or a timeout makes it not_run with the reason."""
+def run_check(
+    name: str, fn: Callable[[CheckContext], CheckOutcome], ctx: CheckContext, *, timeout: float | None = None
+) -> CheckOutcome:
+    """Run one check, timing it; an exception or a timeout makes it not_run with the reason.
+
+    Checks that run external tools pass their timeout to the tool (and the sandbox ends the tests).
+    For the others, `timeout` bounds the wait here: a late result is dropped and the check is not_run.
+    """
     started = time.monotonic()
     try:
-        outcome = fn(ctx)
+        if timeout is None:
+            outcome = fn(ctx)
+        else:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gate-{name}")
+            try:
+                outcome = pool.submit(fn, ctx).result(timeout=timeout)
+            except FutureTimeout:
+                outcome = CheckOutcome.not_run(name, f"timed out after {timeout:g}s")
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
     except subprocess.TimeoutExpired as exc:
         outcome = CheckOutcome.not_run(name, f"timed out after {round(exc.timeout or 0)}s")
     except Exception as exc:  # one check's crash must not take the report down

@@ -87,8 +87,8 @@ def check_test_changes(ctx: CheckContext) -> CheckOutcome:
 
     before = {"defs": 0, "asserts": 0}
     after = {"defs": 0, "asserts": 0}
-    base_py: dict[str, tuple[str, int, int]] = {}  # test name -> (file, line, assertions) at the base
-    head_py: dict[str, int] = {}  # test name -> assertions at the head
+    base_py: dict[str, list[tuple[str, int, int]]] = {}  # test name -> [(file, line, assertions)] at base
+    head_py: dict[str, list[int]] = {}  # test name -> [assertions] at the head
     for f in tests:
         old = show_text(ctx.repo, ctx.diff.base, f.path) if f.status != "A" else None
         new = None if f.deleted else show_text(ctx.repo, ctx.diff.head, f.path)
@@ -96,9 +96,9 @@ def check_test_changes(ctx: CheckContext) -> CheckOutcome:
         new_tests = python_tests(new) if f.path.endswith(".py") else None
         if old_tests is not None and new_tests is not None:
             for name, (line, count) in old_tests.items():
-                base_py[name] = (f.path, line, count)
+                base_py.setdefault(name, []).append((f.path, line, count))
             for name, (_line, count) in new_tests.items():
-                head_py[name] = count
+                head_py.setdefault(name, []).append(count)
             before["defs"] += len(old_tests)
             after["defs"] += len(new_tests)
             before["asserts"] += sum(c for _l, c in old_tests.values())
@@ -108,20 +108,23 @@ def check_test_changes(ctx: CheckContext) -> CheckOutcome:
         before["asserts"] += _count(old, _ASSERTION)
         after["defs"] += _count(new, _TEST_DEF)
         after["asserts"] += _count(new, _ASSERTION)
-    deleted_any = any(f.deleted for f in tests)
+    deleted = {f.path for f in tests if f.deleted}  # already flagged as a whole file
+    deleted_any = bool(deleted)
     # Python tests are followed by name (a test may move between files): a test of the base that is
     # gone, or that lost assertions, is a removal even when the change added other tests.
-    for name, (path, line, count) in base_py.items():
-        if name not in head_py:
-            if not deleted_any:
-                flags.append(Flag(kind="tests_removed", file=path, line=line, message=f"test {name} removed"))
-        elif head_py[name] < count:
+    for name, where in base_py.items():
+        kept = head_py.get(name, [])
+        gone = [w for w in where if w[0] not in deleted][len(kept) :]
+        for path, line, _assertions in gone:
+            flags.append(Flag(kind="tests_removed", file=path, line=line, message=f"test {name} removed"))
+        if len(where) == 1 and len(kept) == 1 and kept[0] < where[0][2]:
+            path, line, count = where[0]
             flags.append(
                 Flag(
                     kind="tests_removed",
                     file=path,
                     line=line,
-                    message=f"test {name}: assertions {count} -> {head_py[name]}",
+                    message=f"test {name}: assertions {count} -> {kept[0]}",
                 )
             )
     if not base_py and not deleted_any:

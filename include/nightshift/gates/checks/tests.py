@@ -1,4 +1,4 @@
-"""tests: the repository's own suite, in the sandbox with the network off, on a fresh checkout.
+"""tests: the repository's own suite, in the sandbox (no network at all), on a fresh checkout.
 
 Results come from the JUnit XML the suite writes to $NIGHTSHIFT_JUNIT_XML. When tests fail at the head,
 they are run again on the base: a test that fails there too was already broken, and is reported without
@@ -148,7 +148,6 @@ def run_suite(
             workspace=tree,
             scratch_dir=ctx.scratch / f"sandbox-{side}",
             mounts=mounts,
-            network=False,
         )
     )
     data = safe_read(out / "junit.xml", MAX_JUNIT_BYTES)
