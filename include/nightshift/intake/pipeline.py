@@ -43,6 +43,8 @@ SEQUENCED = "intake/sequenced.json"
 MANIFEST = "manifest.yaml"
 NOT_READY_KIND = "not-ready"
 _DEPENDENCY_ITEM = "dependencies resolved:"
+#: Missing items read from the ticket's text (a cut text may have lost them).
+_TEXT_ITEMS = ("acceptance criteria:", "no open questions: the checklist")
 
 
 class IntakeStepError(RuntimeError):
@@ -243,6 +245,8 @@ def validate(
         missing = list(report.missing_required)
         if tid in cyclic:
             missing.append(f"dependency cycle: {cyclic[tid]}")
+        if (cut := _cut_note(record, missing)) is not None:
+            missing.insert(0, cut)
         waiting = [d for d in record.ticket.dependencies if d not in ready and not resolver.done(d, record)]
         only_dependencies = all(m.startswith(_DEPENDENCY_ITEM) for m in missing)
         not_ready.append(
@@ -271,6 +275,26 @@ def validate(
     )
     batch.write_model(VALIDATED, validated)
     return validated
+
+
+def _cut_note(record: IntakeRecord, missing: list[str]) -> str | None:
+    """Why the criteria may not have been seen: the text was cut before its readiness sections."""
+    cut = record.cut
+    if cut is None or not any(m.startswith(_TEXT_ITEMS) for m in missing):
+        return None
+    absent = [
+        name
+        for name, seen in (
+            ("Acceptance Criteria", bool(record.ticket.acceptance_criteria)),
+            ("Agent Readiness", record.checklist.present),
+        )
+        if not seen
+    ]
+    return (
+        f"ticket text cut {cut.where()} (intake.max_body_bytes): "
+        f"{' and '.join(absent) or 'the readiness sections'} not in the kept part; "
+        "shorten the text or move those sections up"
+    )
 
 
 def _cycles(records: dict[str, IntakeRecord], candidates: set[str]) -> dict[str, str]:

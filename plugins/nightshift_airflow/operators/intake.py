@@ -3,6 +3,7 @@ collect -> validate (readiness, one comment per not-ready ticket) -> sequence an
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, BaseOperator
@@ -26,11 +27,17 @@ def tracker_for(source: SourceConfig) -> Tracker:
     return GitLabHook(gitlab_conn_id=source.connection_id or "gitlab_default").get_tracker(source.projects)
 
 
-def _sources(config: Any, context: Context) -> list[Any]:
+def sources_base() -> Path:
+    """What relative `folder`s of file sources (and intake.followup_folder) are relative to."""
     from nightshift.config import DEFAULT_CONFIG
+
+    return DEFAULT_CONFIG.parents[2]
+
+
+def _sources(config: Any, context: Context) -> list[Any]:
     from nightshift.intake.sources import DryRunSource, build_sources
 
-    sources = build_sources(config.intake, tracker_for, base_dir=DEFAULT_CONFIG.parents[2])
+    sources = build_sources(config.intake, tracker_for, base_dir=sources_base())
     if (context.get("params") or {}).get("dry_run"):
         return [DryRunSource(source) for source in sources]
     return sources
