@@ -28,7 +28,7 @@ RUN apt-get update \
 # (The directories above exist in the image so that fresh named volumes mounted on them are owned by
 # airflow:0 - Docker copies the ownership of the image's directory into an empty named volume.)
 
-# -- Python packages (as the airflow user; the image refuses pip as root) -------------------------------
+# -- Python packages (as the airflow user, uid 50000; the image refuses pip as root) -------------------------------
 USER airflow
 WORKDIR /opt/nightshift
 # Dependencies first (a layer that only changes with the pin lists), always with the committed constraints:
@@ -61,7 +61,7 @@ ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/nightshift/dags \
 # Fail the build, not the first night: the tools are there, the providers import, the config validates
 # and the DAG parses (no DB needed). A throwaway AIRFLOW_HOME keeps the generated airflow.cfg out of the image.
 RUN bwrap --version && git --version \
- && export AIRFLOW_HOME="$(mktemp -d)" \
+ && AIRFLOW_HOME="$(mktemp -d)" && export AIRFLOW_HOME \
  && python -c "import psycopg2, redis, airflow.providers.postgres, airflow.providers.celery, nightshift_airflow.plugin" \
  && python -c "from nightshift.config import load_config; load_config()" \
  && python -c "from airflow.dag_processing.dagbag import DagBag; b = DagBag('/opt/nightshift/dags'); assert b.dags and not b.import_errors, b.import_errors" \

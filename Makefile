@@ -5,8 +5,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: demo test test-fast lint bench reliability system clean
+.PHONY: demo up test test-fast lint bench reliability system clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt constraints.txt constraints-deploy.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,10 @@ system:
 
 demo: system $(STAMP)
 	$(PY) -m nightshift demo $(ARGS)
+
+# The local deployment on loopback from one settings file (SETTINGS, default deploy/local.yaml); Ctrl-C stops it.
+up: system $(STAMP)
+	$(PY) -m nightshift_local.up $(SETTINGS)
 
 test: system $(STAMP)
 	@bash scripts/ensure-system-packages.sh --tests
@@ -37,8 +42,10 @@ lint: $(STAMP)
 reliability: system $(STAMP)
 	$(PY) -m pytest -m reliability --reliability-table -q $(PYTEST_ARGS)
 
+# `make bench BENCH_ARGS="batch dag"` runs some areas (python -m benchmarks --list); figures are merged
+# into .nightshift/bench/results.json. BENCH_NIGHTS=rate_limit,20x3,200x10 picks the batch nights.
 bench: system $(STAMP)
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,10 @@
-"""`python -m benchmarks [--quick] [area ...]`: run the benchmarks and print one line per figure.
+"""`python -m benchmarks [--quick] [area ...]`: run the benchmarks, print one line per figure, and write
+the named figures to .nightshift/bench/results.json.
 
 Areas are imported one at a time, so an area that cannot even import is reported as crashed and the
-others still run. Exit status: 0 whatever the timings; 1 if any benchmark crashed.
+others still run. results.json is merged, not replaced: a run of some areas updates their figures and
+keeps the others'. A figure that could not be measured is written as null, with the reason under
+"notes". Exit status: 0 whatever the timings; 1 if any benchmark crashed.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import json
 import os
 import platform
 import shutil
@@ -16,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from benchmarks._harness import REPO, Case, Result, Settings, run_case, size
 
@@ -23,12 +28,32 @@ from benchmarks._harness import REPO, Case, Result, Settings, run_case, size
 AREAS = {
     "manifest": "benchmarks.manifest",
     "sequencing": "benchmarks.sequencing",
+    "sequencing_quality": "benchmarks.sequencing_quality",
     "sanitise": "benchmarks.sanitise",
     "artifacts": "benchmarks.artifacts",
     "trackers": "benchmarks.trackers",
     "intake": "benchmarks.intake",
     "sandbox": "benchmarks.sandbox",
+    "batch": "benchmarks.batch",
+    "dag": "benchmarks.dag",
+    "workspace": "benchmarks.workspace",
+    "gates": "benchmarks.gates",
 }
+RESULTS = REPO / ".nightshift" / "bench" / "results.json"
+#: The figures issue 14 names, each written even when it could not be measured (null, with the reason).
+NAMED = (
+    "makespan_ratio_20x3",
+    "makespan_ratio_200x10",
+    "overhead_s_per_ticket",
+    "rate_limit_resume_s",
+    "dag_parse_s",
+    "intake_10k_s",
+    "intake_10k_peak_mb",
+    "gates_cost_ratio",
+    "worktree_disk_ratio",
+    "sequencing_vs_optimum",
+    "sequencing_vs_naive",
+)
 
 
 def _memory_total() -> str:
@@ -117,6 +142,38 @@ def summary(results: Sequence[Result], elapsed: float) -> str:
     return "\n".join(lines)
 
 
+def write_results(results: Sequence[Result], settings: Settings, path: Path = RESULTS) -> dict[str, object]:
+    """Merge this run's figures into results.json: {name: number or null, ..., "notes": {...}}."""
+    try:
+        data: dict[str, object] = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        data = {}
+    notes = data.get("notes") if isinstance(data.get("notes"), dict) else {}
+    assert isinstance(notes, dict)
+    for name in NAMED:
+        data.setdefault(name, None)
+        notes.setdefault(name, "not measured yet: run `make bench`")
+    for result in results:
+        if settings.quick:
+            continue  # quick sizes are a smoke check, not figures
+        if result.figure is not None:
+            data[result.name] = result.figure
+            notes[result.name] = f"{result.verdict} (target {result.target}): {result.figures}"
+        elif result.name in NAMED or result.crashed or result.skipped:
+            data[result.name] = None
+            notes[result.name] = result.crashed or result.skipped or result.figures
+        else:  # an existing benchmark without a single number: keep its line
+            notes[result.name] = f"{result.verdict} (target {result.target}): {result.figures}"
+    data["notes"] = notes
+    data["written_at"] = f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+    data["revision"] = _git_revision()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return data
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -142,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     results = run(areas, settings)
     print(summary(results, time.perf_counter() - started), flush=True)
+    if not settings.quick:
+        write_results(results, settings)
+        print(f"figures written to {RESULTS.relative_to(REPO)}", flush=True)
     return 1 if any(r.crashed is not None for r in results) else 0
 
 

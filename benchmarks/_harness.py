@@ -50,6 +50,8 @@ class Result:
     ok: bool | None = None  # None: nothing compared (skipped or crashed)
     skipped: str | None = None
     crashed: str | None = None
+    #: The number written to results.json under `name` (None: the line is shown, not recorded).
+    figure: float | int | None = None
 
     @property
     def verdict(self) -> str:

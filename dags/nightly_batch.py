@@ -6,6 +6,12 @@ manifest; **generation** (from 18:00) runs each ticket C0 → C1 → escalation 
 `parallel_agents` agents at once (pool `nightshift_agents`); **gates** (06:00) wait for each MR's pipeline and
 score it, one mapped row per MR (retry one alone); **review queue** (08:00), even when some gates failed.
 
+The night has an end: the gates window hangs off `start_generation`, not off the tickets, so gates and
+the review queue start on time whatever generation is doing. No checkpoint starts that could not finish
+by 06:00, an agent still running then is stopped, and its ticket carries over. Deadline alerts tell the
+operators when generation had not finished at 06:00 or the queue was not ready at 08:00. The timetable
+is the configured frequency (config `schedule`: daily, weekly or continuous).
+
 The grid shows one mapped row per ticket id. Trigger a run by hand with the Params below; clearing or
 retrying any task is safe (every side effect is idempotent).
 """
@@ -17,6 +23,7 @@ import os
 
 from airflow.sdk import Param, dag, task_group
 
+from nightshift_airflow.deadlines import night_deadlines
 from nightshift_airflow.operators.batch import (
     FinishGenerationOperator,
     ReviewQueueOperator,
@@ -38,7 +45,7 @@ from nightshift_airflow.sensors.pipeline import PipelineSensor
 from nightshift_airflow.sensors.windows import WindowSensor
 
 AGENTS_POOL = "nightshift_agents"
-INTAKE_TIMETABLE = intake_timetable()  # NIGHTSHIFT_INTAKE_CRON, NIGHTSHIFT_TIMEZONE
+INTAKE_TIMETABLE = intake_timetable()  # config `schedule` (frequency, timezone), NIGHTSHIFT_TIMEZONE
 #: How long the gates wait for an MR's CI pipeline, and how often they look (NIGHTSHIFT_PIPELINE_*).
 PIPELINE_WAIT = {
     "timeout_minutes": float(os.environ.get("NIGHTSHIFT_PIPELINE_TIMEOUT_MINUTES", "30")),
@@ -54,6 +61,7 @@ AGENT_STEP = {"pool": AGENTS_POOL, "weight_rule": MANIFEST_ORDER, "execution_tim
     schedule=None if os.environ.get("NIGHTSHIFT_DISABLE_SCHEDULE") else INTAKE_TIMETABLE,
     catchup=False,
     max_active_runs=1,
+    deadline=night_deadlines(),  # config `alerts`: generation late at the gates window, no queue at 08:00
     doc_md=__doc__,
     tags=["nightshift", "batch"],
     default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30), "owner": "nightshift"},
@@ -84,17 +92,20 @@ def nightshift_nightly_batch() -> None:
     @task_group(group_id="ticket")
     def ticket(ticket_id: str) -> None:
         label = {"map_index_template": "{{ task.ticket_id }}"}
-        deps = TicketDependencySensor(task_id="dependencies", ticket_id=ticket_id, **label)
+        in_order = {**label, "weight_rule": MANIFEST_ORDER}  # ticket i's steps before ticket i+1's
+        deps = TicketDependencySensor(task_id="dependencies", ticket_id=ticket_id, **in_order)
         c0 = ScopeOperator(task_id="c0_scope", ticket_id=ticket_id, **AGENT_STEP, **label)
         c1 = PlanOperator(task_id="c1_plan", ticket_id=ticket_id, **AGENT_STEP, **label)
-        esc = EscalationCheckOperator(task_id="escalation_check", ticket_id=ticket_id, **label)
+        esc = EscalationCheckOperator(task_id="escalation_check", ticket_id=ticket_id, **in_order)
         c2 = ImplementOperator(task_id="c2_implement", ticket_id=ticket_id, **AGENT_STEP, **label)
-        mr = PublishOperator(task_id="draft_merge_request", ticket_id=ticket_id, **label)
+        mr = PublishOperator(task_id="draft_merge_request", ticket_id=ticket_id, **in_order)
         deps >> c0 >> c1 >> esc >> c2 >> mr
 
     tickets = ticket.expand(ticket_id=start.output)
     finish = FinishGenerationOperator(task_id="finish_generation", trigger_rule="all_done")
-    gates_window = WindowSensor(task_id="wait_gates_window", window="gates")
+    # Not downstream of the tickets: the gates open at 06:00 even if an agent is still running (it is
+    # stopped at 06:00 by its own deadline). A manual run without windows waits for finish_generation.
+    gates_window = WindowSensor(task_id="wait_gates_window", window="gates", after_generation=True)
     to_gate = GateTicketsOperator(task_id="gate_tickets")
 
     @task_group(group_id="gates")
@@ -114,7 +125,7 @@ def nightshift_nightly_batch() -> None:
     review = ReviewQueueOperator(task_id="review_queue")
 
     collect >> validate >> manifest >> generation_window >> start >> tickets >> finish
-    finish >> gates_window >> to_gate >> gated >> review_window >> review
+    start >> gates_window >> to_gate >> gated >> review_window >> review
 
 
 nightshift_nightly_batch()

@@ -27,6 +27,11 @@ os.environ.update(
     }
 )
 
+# Airflow reads its metadata-DB settings once, at first import. Import it now, while the environment
+# is the test-wide one: a test that sets canary AIRFLOW__* variables and happens to import Airflow
+# first must not point every later test at the canary's database.
+import airflow.settings  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Iterator[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=_manifest_show)
 
     _add_gates(sub)
+    _add_config(sub)
 
     standins = sub.add_parser(
         "standins", help="serve the GitLab and Jira stand-ins (prints one JSON line)", add_help=False
@@ -127,6 +129,44 @@ def _gates_install_tools(args: argparse.Namespace) -> int:
     except (ToolInstallError, OSError) as exc:
         print(f"gates: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    config = sub.add_parser("config", help="check a Nightshift configuration")
+    csub = config.add_subparsers(dest="action", required=True)
+    check = csub.add_parser("check", help="exit 0 when valid, 1 with one line per problem")
+    check.add_argument("file", nargs="?", help="default: NIGHTSHIFT_CONFIG, else the shipped default")
+    check.set_defaults(func=_config_check)
+    pool = csub.add_parser("pool", help="print '<pool> <slots>' (generation.pool, batch.parallel_agents)")
+    pool.add_argument("file", nargs="?", help="default: NIGHTSHIFT_CONFIG, else the shipped default")
+    pool.set_defaults(func=_config_pool)
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from nightshift.config import DEFAULT_CONFIG, config_problems
+
+    path = Path(args.file or os.environ.get("NIGHTSHIFT_CONFIG") or DEFAULT_CONFIG)
+    problems = config_problems(path)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: valid")
+    return 0
+
+
+def _config_pool(args: argparse.Namespace) -> int:
+    """The agents pool from the one source of truth, for `airflow pools set $(... config pool)`."""
+    from nightshift.config import ConfigError, load_config
+
+    try:
+        config = load_config(Path(args.file) if args.file else None)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{config.generation.pool} {config.batch.parallel_agents}")
     return 0
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,9 +18,11 @@ from nightshift.agents.config import AgentConfig
 from nightshift.forge.fence import FencePolicy
 from nightshift.gates.config import GatesConfig
 from nightshift.generation.escalation import EscalationPolicy
+from nightshift.generation.usage import Budget
 from nightshift.intake.config import IntakeConfig
 from nightshift.models import BatchConfig, Duration, parse_duration
 from nightshift.safe_yaml import load_yaml_file
+from nightshift.schedule import Schedule, Windows
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "nightshift.yaml"
 
@@ -29,15 +32,19 @@ def _home() -> Path:
     return Path(os.environ.get("NIGHTSHIFT_HOME") or Path.home() / ".nightshift")
 
 
-class Windows(BaseModel):
-    """The spec's schedule after intake, as local times in the batch timezone (NIGHTSHIFT_TIMEZONE, which
-    also drives the 17:00 intake timetable, NIGHTSHIFT_INTAKE_CRON); the DAG waits for each, deferred."""
+class AlertsConfig(BaseModel):
+    """Deadline alerts of the night (Airflow DeadlineAlert): generation not finished when the gates
+    window opens, or no review queue `review_grace` after the review window. `notifier` is the dotted
+    path of an Airflow notifier class (e.g. airflow.providers.slack.notifications.slack.SlackNotifier),
+    built with `notifier_kwargs`; the message is `{{ nightshift_alert }}` in its templated fields.
+    Without one, the alert is a warning in the triggerer's log."""
 
     model_config = ConfigDict(extra="forbid")
 
-    generation: str = "18:00"
-    gates: str = "06:00"
-    review: str = "08:00"
+    enabled: bool = True
+    notifier: str | None = None
+    notifier_kwargs: dict[str, Any] = Field(default_factory=dict)
+    review_grace: Duration = "15m"
 
 
 class ForgeConfig(BaseModel):
@@ -57,6 +64,8 @@ class GenerationConfig(BaseModel):
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     dependency_poll_seconds: float = Field(default=5.0, gt=0)
     pause_poll_seconds: float = Field(default=5.0, gt=0)
+    #: Optional spending limits per ticket and per night (nightshift.generation.usage).
+    budget: Budget = Field(default_factory=Budget)
     #: Longest pause an agent-reported rate limit may cause (its reset time is the agent's word);
     #: never past the end of the generation window either.
     rate_limit_max_wait: Duration = "1h"
@@ -72,7 +81,9 @@ class NightshiftConfig(BaseModel):
     artifacts_url: str = Field(default_factory=lambda: f"file://{_home() / 'artifacts'}")
     workdir: str = Field(default_factory=lambda: str(_home() / "work"))
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    schedule: Schedule = Field(default_factory=Schedule)
     windows: Windows = Field(default_factory=Windows)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     forge: ForgeConfig = Field(default_factory=ForgeConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
@@ -91,14 +102,45 @@ def load_config(path: Path | None = None) -> NightshiftConfig:
         config = NightshiftConfig.model_validate(data)
     except (ValidationError, ValueError, OSError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    updates: dict[str, str] = {}
+    updates: dict[str, Any] = {}
     if url := os.environ.get("NIGHTSHIFT_ARTIFACTS_URL"):
         updates["artifacts_url"] = url
     if workdir := os.environ.get("NIGHTSHIFT_WORKDIR"):
         updates["workdir"] = workdir
+    if zone := os.environ.get("NIGHTSHIFT_TIMEZONE"):
+        try:
+            updates["schedule"] = Schedule.model_validate({**config.schedule.model_dump(), "timezone": zone})
+        except ValidationError as exc:
+            raise ConfigError(f"NIGHTSHIFT_TIMEZONE: {exc}") from exc
     return config.model_copy(update=updates) if updates else config
 
 
 @lru_cache(maxsize=4)
 def cached_config(path: str | None = None) -> NightshiftConfig:
     return load_config(Path(path) if path else None)
+
+
+def config_problems(path: Path | None = None) -> list[str]:
+    """Every problem of a configuration file (and of the environment overrides), one line each, named
+    by its key path: what `python -m nightshift config check` prints. Empty when the file is valid."""
+    path = path or Path(os.environ.get("NIGHTSHIFT_CONFIG") or DEFAULT_CONFIG)
+    try:
+        data = load_yaml_file(path) or {}
+    except (ValueError, OSError) as exc:
+        return [f"{path}: {exc}"]
+    if not isinstance(data, dict):
+        return [f"{path}: the top level must be a mapping of sections, not {type(data).__name__}"]
+    problems: list[str] = []
+    try:
+        NightshiftConfig.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            value = "" if error["type"] == "missing" else f" (got {error.get('input')!r:.60})"
+            problems.append(f"{path}: {where}: {error['msg']}{value}")
+    if zone := os.environ.get("NIGHTSHIFT_TIMEZONE"):
+        try:
+            Schedule(timezone=zone)
+        except ValidationError as exc:
+            problems.append(f"NIGHTSHIFT_TIMEZONE: {exc.errors()[0]['msg']}")
+    return problems

@@ -2,16 +2,30 @@
 
 Dependencies first; among tickets that are ready, higher priority first, then the ticket with the
 longest chain of work waiting on it (it unblocks the most), then the id.
+
+Given the end of the night (`horizon`) and the number of agents, the order is also deadline-aware: the
+tickets are planned on paper the way the pool runs them (a free agent starts the first ready ticket of
+the order), with agent time estimated by complexity, and the order that gets the most priority-weighted
+work finished before the end wins. On a night where everything fits, every order finishes everything and
+the spec's order above is kept unchanged.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, TypeVar
 
-from nightshift.graph import dependents, longest_waiting_chain
+from nightshift.graph import dependents, longest_waiting_chain, topological_order
 from nightshift.models import PRIORITY_RANK
+
+#: Agent minutes a ticket is expected to take, by complexity (C0 + C1 + C2); unknown counts as medium.
+ESTIMATED_MINUTES: dict[str, float] = {"small": 20.0, "medium": 45.0, "large": 90.0}
+#: What a finished agent minute is worth, by priority: the value the planner maximises.
+PRIORITY_VALUE: dict[str, int] = {"high": 3, "medium": 2, "low": 1}
+#: Improve the plan by moving single tickets only up to this many tickets (the search is quadratic).
+_LOCAL_SEARCH_MAX = 40
 
 
 class Sequenceable(Protocol):
@@ -26,15 +40,46 @@ class Sequenceable(Protocol):
 T = TypeVar("T", bound=Sequenceable)
 
 
-def sequence(tickets: Sequence[T], max_tickets: int | None = None) -> list[T]:
+def sequence(
+    tickets: Sequence[T],
+    max_tickets: int | None = None,
+    *,
+    horizon: dt.timedelta | None = None,
+    parallel_agents: int = 1,
+    estimates: Mapping[str, float] | None = None,
+) -> list[T]:
     """Return `tickets` in run order, capped at `max_tickets`.
 
     Dependencies on ids outside `tickets` are taken as already resolved (intake filters those).
     A ticket whose in-batch dependency was cut by the cap is cut too.
+    `horizon` (the agent time left in the night) and `parallel_agents` make the order deadline-aware;
+    `estimates` maps complexity to agent minutes (default ESTIMATED_MINUTES).
     Raises ValueError on a cycle.
     """
     by_id = {t.id: t for t in tickets}
     deps = {t.id: [d for d in t.dependencies if d in by_id] for t in tickets}
+    order = _spec_order(by_id, deps)
+    if horizon is not None and len(order) > 1:
+        table = {**ESTIMATED_MINUTES, **(estimates or {})}
+        minutes = {
+            tid: table.get(str(getattr(t, "complexity", None) or "medium"), table["medium"])
+            for tid, t in by_id.items()
+        }
+        plan = _NightPlan(deps, minutes, {k: t.priority for k, t in by_id.items()})
+        order = plan.best_order(order, horizon.total_seconds() / 60, max(1, parallel_agents))
+
+    kept: list[T] = []
+    kept_ids: set[str] = set()
+    for ticket_id in order:
+        if max_tickets is not None and len(kept) >= max_tickets:
+            break
+        if all(d in kept_ids for d in deps[ticket_id]):
+            kept.append(by_id[ticket_id])
+            kept_ids.add(ticket_id)
+    return kept
+
+
+def _spec_order(by_id: Mapping[str, Sequenceable], deps: Mapping[str, list[str]]) -> list[str]:
     chain = longest_waiting_chain(deps)
     rev = dependents(deps)
     waiting = {k: len(v) for k, v in deps.items()}
@@ -52,13 +97,151 @@ def sequence(tickets: Sequence[T], max_tickets: int | None = None) -> list[T]:
             waiting[nxt] -= 1
             if waiting[nxt] == 0:
                 heapq.heappush(heap, key(nxt))
+    return order
 
-    kept: list[T] = []
-    kept_ids: set[str] = set()
-    for ticket_id in order:
-        if max_tickets is not None and len(kept) >= max_tickets:
-            break
-        if all(d in kept_ids for d in deps[ticket_id]):
-            kept.append(by_id[ticket_id])
-            kept_ids.add(ticket_id)
-    return kept
+
+def night_length(start: str, end: str) -> dt.timedelta:
+    """The time from `start` to the next `end` ("HH:MM" local times), e.g. 18:00 -> 06:00 is 12 h."""
+
+    def minutes(text: str) -> int:
+        hours, mins = text.split(":")
+        return int(hours) * 60 + int(mins)
+
+    return dt.timedelta(minutes=(minutes(end) - minutes(start)) % (24 * 60) or 24 * 60)
+
+
+class _NightPlan:
+    """Orders planned against the end of the night with estimated agent time (list scheduling)."""
+
+    def __init__(
+        self, deps: Mapping[str, list[str]], minutes: Mapping[str, float], priority: Mapping[str, str]
+    ) -> None:
+        self.deps = deps
+        self.rev = dependents(deps)
+        self.minutes = minutes
+        self.rank = {k: PRIORITY_RANK[p] for k, p in priority.items()}
+        self.value = {k: PRIORITY_VALUE[p] * minutes[k] for k, p in priority.items()}
+        topo = topological_order(deps)
+        # A ticket is as urgent as the most urgent ticket waiting on it (it must run first), and the
+        # agent time on the longest chain starting with it says how early it must start.
+        self.inherited = dict(self.rank)
+        self.chain_minutes: dict[str, float] = {}
+        for node in reversed(topo):
+            after = self.rev[node]
+            self.inherited[node] = min([self.rank[node], *(self.inherited[d] for d in after)])
+            self.chain_minutes[node] = minutes[node] + max(
+                (self.chain_minutes[d] for d in after), default=0.0
+            )
+
+    def finished_value(self, order: Sequence[str], horizon: float, agents: int) -> float:
+        """Priority-weighted minutes finished by `horizon` when a free agent starts the first ready ticket."""
+        position = {tid: i for i, tid in enumerate(order)}
+        waiting = {tid: len(self.deps[tid]) for tid in order}
+        ready = [position[t] for t in order if waiting[t] == 0]
+        heapq.heapify(ready)
+        running: list[tuple[float, str]] = []
+        free, now, value = agents, 0.0, 0.0
+        while True:
+            while free and ready and now < horizon:
+                tid = order[heapq.heappop(ready)]
+                end = now + self.minutes[tid]
+                heapq.heappush(running, (end, tid))
+                free -= 1
+                if end <= horizon:
+                    value += self.value[tid]
+            if not running or now >= horizon:
+                return value
+            now = running[0][0]
+            while running and running[0][0] == now:
+                _, done = heapq.heappop(running)
+                free += 1
+                for nxt in self.rev[done]:
+                    waiting[nxt] -= 1
+                    if waiting[nxt] == 0:
+                        heapq.heappush(ready, position[nxt])
+
+    def greedy(self, horizon: float, agents: int, inherit: bool) -> list[str]:
+        """Start, whenever an agent is free, the most urgent ready ticket that still fits the night;
+        tickets that no longer fit go last (in case the estimates were pessimistic)."""
+
+        def key(tid: str) -> tuple[int, float, int, str]:
+            rank = self.inherited[tid] if inherit else self.rank[tid]
+            return (rank, -self.chain_minutes[tid], self.rank[tid], tid)
+
+        waiting = {tid: len(d) for tid, d in self.deps.items()}
+        ready = [key(t) for t, n in waiting.items() if n == 0]
+        heapq.heapify(ready)
+        running: list[tuple[float, str]] = []
+        started: list[str] = []
+        late: list[str] = []
+        free, now = agents, 0.0
+        while ready or running:
+            while free and ready:
+                tid = heapq.heappop(ready)[-1]
+                if now + self.minutes[tid] > horizon:
+                    late.append(tid)  # later is later still: it never fits again
+                    continue
+                heapq.heappush(running, (now + self.minutes[tid], tid))
+                started.append(tid)
+                free -= 1
+            if not running:
+                break
+            now = running[0][0]
+            while running and running[0][0] == now:
+                _, done = heapq.heappop(running)
+                free += 1
+                for nxt in self.rev[done]:
+                    waiting[nxt] -= 1
+                    if waiting[nxt] == 0:
+                        heapq.heappush(ready, key(nxt))
+        placed = set(started) | set(late)
+        rest = [t for t in topological_order(self.deps) if t not in placed]  # waiting on a late ticket
+        return _dependencies_first([*started, *late, *rest], self.deps)
+
+    def best_order(self, spec: list[str], horizon: float, agents: int) -> list[str]:
+        """The spec's order unless another order gets more valuable work done before the end."""
+        best, best_value = spec, self.finished_value(spec, horizon, agents)
+        for candidate in (self.greedy(horizon, agents, True), self.greedy(horizon, agents, False)):
+            value = self.finished_value(candidate, horizon, agents)
+            if value > best_value + 1e-9:
+                best, best_value = candidate, value
+        if len(best) <= _LOCAL_SEARCH_MAX:
+            best = self._improve(best, best_value, horizon, agents)
+        return best
+
+    def _improve(self, order: list[str], value: float, horizon: float, agents: int) -> list[str]:
+        """Move one ticket at a time to wherever it adds most value, keeping dependencies first."""
+        improved = True
+        while improved:
+            improved = False
+            for tid in list(order):
+                rest = [t for t in order if t != tid]
+                after = max((rest.index(d) + 1 for d in self.deps[tid]), default=0)
+                before = min((rest.index(d) for d in self.rev[tid]), default=len(rest))
+                for at in range(after, before + 1):
+                    candidate = [*rest[:at], tid, *rest[at:]]
+                    if candidate == order:
+                        continue
+                    candidate_value = self.finished_value(candidate, horizon, agents)
+                    if candidate_value > value + 1e-9:
+                        order, value, improved = candidate, candidate_value, True
+                        break
+        return order
+
+
+def _dependencies_first(order: list[str], deps: Mapping[str, list[str]]) -> list[str]:
+    """`order` with each ticket moved after its dependencies where needed (stable otherwise)."""
+    position = {tid: i for i, tid in enumerate(order)}
+    rev = dependents(deps)
+    waiting = {tid: len(deps[tid]) for tid in order}
+    heap = [position[t] for t in order if waiting[t] == 0]
+    heapq.heapify(heap)
+    out: list[str] = []
+    while heap:
+        tid = order[heapq.heappop(heap)]
+        out.append(tid)
+        for nxt in rev[tid]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                heapq.heappush(heap, position[nxt])
+    return out

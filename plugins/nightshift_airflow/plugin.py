@@ -10,11 +10,13 @@ from airflow.plugins_manager import AirflowPlugin
 from nightshift.review.links import REVIEW_PREFIX
 from nightshift_airflow.priority import ManifestOrder
 from nightshift_airflow.review_app.app import create_review_app
+from nightshift_airflow.schedule import NightshiftTimetable
 
 
 class NightshiftPlugin(AirflowPlugin):
     name = "nightshift"
     priority_weight_strategies = [ManifestOrder]
+    timetables = [NightshiftTimetable]
     fastapi_apps = [{"app": create_review_app(), "url_prefix": REVIEW_PREFIX, "name": "Nightshift review"}]
     external_views = [
         {

@@ -50,7 +50,7 @@ def _workspaces(root: str, min_free_mb: int) -> WorkspaceManager:
 def generation_context(context: Context) -> GenerationContext:
     from nightshift_airflow.hooks.gitlab import GitLabHook
     from nightshift_airflow.hooks.trackers import tracker_for
-    from nightshift_airflow.sensors.windows import window_opens
+    from nightshift_airflow.windows import window_opens
 
     config = cached_config()
     artifacts = batch_artifacts(context, config)
@@ -86,6 +86,17 @@ def generation_context(context: Context) -> GenerationContext:
             trackers[source.display_name] = tracker_for(source)
         return trackers[source.display_name]
 
+    def followup_folders(record: IntakeRecord) -> tuple[Path, list[Path]] | None:
+        """A file ticket's follow-up goes to intake.followup_folder, else beside its source's tickets."""
+        from nightshift_airflow.hooks.trackers import sources_base
+
+        source = next((s for s in config.intake.sources if s.display_name == record.source), None)
+        if source is None or source.kind != "files" or not source.folder:
+            return None
+        folder = sources_base() / source.folder
+        outbox = sources_base() / config.intake.followup_folder if config.intake.followup_folder else folder
+        return outbox, [folder]
+
     agent = config.agent
     runner = build_runner(agent)
     register_connection_secrets(runner, config, token)
@@ -103,8 +114,12 @@ def generation_context(context: Context) -> GenerationContext:
         dry_run=bool(params.get("dry_run", False)),
         labels=config.forge.labels,
         fence=config.forge.fence,
+        budget=config.generation.budget,
         rate_limit_max_wait=config.generation.rate_limit_max_wait_delta,
         window_end=window_opens(context, "gates", config.windows),  # generation ends when gates open
+        partial_label=config.intake.partial_label,
+        ready_label=config.intake.ready_label,
+        followup_folders=followup_folders,
     )
 
 

@@ -29,7 +29,7 @@ from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, Limits
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.models import Ticket
-from tests.support.stub_model import StubModel
+from tests.support.stub_model import StubModel, _text
 
 pytestmark = pytest.mark.agentcli
 
@@ -42,8 +42,14 @@ CANARIES = {
     "GITLAB_TOKEN": "glpat-canaryMINIcanary123456",
 }
 API_KEY = "sk-stub-allowlisted-key-0000000000"
-_UNREACHABLE = ("Network is unreachable", "NewConnectionError", "Temporary failure in name resolution",
-                "Failed to establish a new connection", "Could not fetch URL", "ConnectTimeoutError")
+_UNREACHABLE = (
+    "Network is unreachable",
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Failed to establish a new connection",
+    "Could not fetch URL",
+    "ConnectTimeoutError",
+)
 
 
 def mini_venv() -> Path:
@@ -58,21 +64,39 @@ def mini_venv() -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-             f"mini-swe-agent=={MINI_VERSION}", f"litellm=={LITELLM_VERSION}"],
-            capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(venv / "bin" / "python"),
+                "install",
+                "--quiet",
+                f"mini-swe-agent=={MINI_VERSION}",
+                f"litellm=={LITELLM_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            stdin=subprocess.DEVNULL,
         )
         if proc.returncode != 0:
             shutil.rmtree(venv, ignore_errors=True)
             output = proc.stdout + proc.stderr
             if any(sign in output for sign in _UNREACHABLE):
-                pytest.skip(f"!!! SKIPPED: pip cannot reach a package index, mini-swe-agent not installed: "
-                            f"{output.strip()[-400:]}")
+                pytest.skip(
+                    f"!!! SKIPPED: pip cannot reach a package index, mini-swe-agent not installed: "
+                    f"{output.strip()[-400:]}"
+                )
             raise AssertionError(f"installing mini-swe-agent failed:\n{output[-3000:]}")
         # The sandbox mounts the venv read-only (and sets PYTHONDONTWRITEBYTECODE): without compiled
         # bytecode every run would recompile litellm from source (~15 s instead of ~3 s).
-        subprocess.run([str(venv / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", str(venv)],
-                       capture_output=True, timeout=900, check=False)
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", str(venv)],
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
         done.write_text(f"mini-swe-agent=={MINI_VERSION} litellm=={LITELLM_VERSION}\n")
     return venv
 
@@ -82,12 +106,21 @@ def reply(command: str, thought: str) -> str:
 
 
 FINISH = reply("echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT", "The task is done.")
-C0_RESULT = json.dumps({"checkpoint": "C0", "status": "ok",
-                        "scope": {"summary": "Add calc.py with add()", "files": ["calc.py"]}})
+C0_RESULT = json.dumps(
+    {"checkpoint": "C0", "status": "ok", "scope": {"summary": "Add calc.py with add()", "files": ["calc.py"]}}
+)
 SCRIPTS = {
-    "C0": [reply(f"cat > \"$NIGHTSHIFT_RESULT\" <<'EOF'\n{C0_RESULT}\nEOF", "Write the scope result."), FINISH],
-    "C2": [reply("printf 'def add(a, b):\\n    return a + b\\n' > calc.py && python3 -c 'print(1)' || true",
-                 "Create calc.py with the add function."), FINISH],
+    "C0": [
+        reply(f"cat > \"$NIGHTSHIFT_RESULT\" <<'EOF'\n{C0_RESULT}\nEOF", "Write the scope result."),
+        FINISH,
+    ],
+    "C2": [
+        reply(
+            "printf 'def add(a, b):\\n    return a + b\\n' > calc.py && python3 -c 'print(1)' || true",
+            "Create calc.py with the add function.",
+        ),
+        FINISH,
+    ],
 }
 
 
@@ -104,8 +137,13 @@ def script(body: dict) -> str:
 def origin(tmp_path: Path) -> Path:
     repo = tmp_path / "origin"
     repo.mkdir()
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x.invalid", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@x.invalid"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x.invalid",
+    }
     for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "init"]):
         if args[0] == "add":
             (repo / "README.md").write_text("# calc\n")
@@ -119,19 +157,35 @@ def test_mini_swe_agent_edits_the_worktree_through_the_sandbox(tmp_path, origin,
     for key, value in CANARIES.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
-    worktree = WorkspaceManager(tmp_path / "ws", min_free_mb=1).create(str(origin), "CALC-7", "main", batch_id="b1")
-    ticket = Ticket(id="CALC-7", title="Add an add() helper", description="Create calc.py with add(a, b).",
-                    estimated_files=["calc.py"], acceptance_criteria=["add(2, 3) == 5"])
+    worktree = WorkspaceManager(tmp_path / "ws", min_free_mb=1).create(
+        str(origin), "CALC-7", "main", batch_id="b1"
+    )
+    ticket = Ticket(
+        id="CALC-7",
+        title="Add an add() helper",
+        description="Create calc.py with add(a, b).",
+        estimated_files=["calc.py"],
+        acceptance_criteria=["add(2, 3) == 5"],
+    )
 
     with StubModel(script, log_path=tmp_path / "model-requests.jsonl") as stub:
-        config = AgentConfig(preset="mini-swe-agent", timeout_seconds=180,
-                             command_vars={"mini": str(venv / "bin" / "mini"), "api_base": stub.base_url},
-                             allowed_hosts=[f"127.0.0.1:{stub.port}"], allow_loopback_ports=[stub.port])
+        config = AgentConfig(
+            preset="mini-swe-agent",
+            timeout_seconds=180,
+            command_vars={"mini": str(venv / "bin" / "mini"), "api_base": stub.base_url},
+            allowed_hosts=[f"127.0.0.1:{stub.port}"],
+            allow_loopback_ports=[stub.port],
+        )
         runner = build_runner(config)
         results = {}
         for checkpoint in (Checkpoint.C0, Checkpoint.C2):
-            request = CheckpointRequest(batch_id="b1", ticket=ticket, checkpoint=checkpoint,
-                                        workspace=str(worktree), limits=Limits(timeout_seconds=180))
+            request = CheckpointRequest(
+                batch_id="b1",
+                ticket=ticket,
+                checkpoint=checkpoint,
+                workspace=str(worktree),
+                limits=Limits(timeout_seconds=180),
+            )
             results[checkpoint.value] = runner.run(request, tmp_path / "runs" / checkpoint.value)
         requests = stub.chat_requests()
 
@@ -148,8 +202,9 @@ def test_mini_swe_agent_edits_the_worktree_through_the_sandbox(tmp_path, origin,
     assert run["sandboxed"] is True and run["network"] == "allow" and run["exit_code"] == 0
     assert run["processes_left"] == 0
     # Every model request went through the egress proxy (the sandbox has no other way out).
-    assert run["egress"] and all(d["destination"] == run["allowed_hosts"][0] and d["refused"] is None
-                                 for d in run["egress"])
+    assert run["egress"] and all(
+        d["destination"] == run["allowed_hosts"][0] and d["refused"] is None for d in run["egress"]
+    )
 
     # What the model was sent: our prompt (ticket, result path), then the observation of the command.
     assert len(requests) == 4  # two steps per checkpoint
@@ -161,5 +216,54 @@ def test_mini_swe_agent_edits_the_worktree_through_the_sandbox(tmp_path, origin,
     # No canary from the parent environment reached the model (bodies and headers).
     sent = "".join(r["raw"] + json.dumps(r["headers"]) for r in requests)
     assert sum(sent.count(v) for v in CANARIES.values()) == 0
-    print(f"\nFIGURES mini-swe-agent: requests={len(requests)} canaries_sent=0 "
-          f"c0={results['C0'].duration_seconds}s c2={results['C2'].duration_seconds}s")
+    # Usage read from the trajectory mini-swe-agent left in the out folder: the stub's own figures.
+    c2_requests = requests[2:]
+    assert c2.usage.input_tokens == sum(
+        sum(len(_text(m)) for m in r["body"]["messages"]) // 4 for r in c2_requests
+    )
+    assert c2.usage.output_tokens == sum(max(1, len(script(r["body"])) // 4) for r in c2_requests)
+    assert (
+        json.loads((tmp_path / "runs" / "C2" / "usage.json").read_text())["input_tokens"]
+        == c2.usage.input_tokens
+    )
+    print(
+        f"\nFIGURES mini-swe-agent: requests={len(requests)} canaries_sent=0 "
+        f"c0={results['C0'].duration_seconds}s c2={results['C2'].duration_seconds}s"
+    )
+
+
+@pytest.mark.timeout(1500)
+def test_mini_swe_agent_rate_limit_becomes_a_pause(tmp_path, origin, monkeypatch):
+    """The stub answers 429 with "try again in 2s": the run is rate_limited with that reset time."""
+    from tests.agentcli.conftest import assert_batch_pauses
+
+    venv = mini_venv()
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    worktree = WorkspaceManager(tmp_path / "ws", min_free_mb=1).create(
+        str(origin), "CALC-7", "main", batch_id="b1"
+    )
+    ticket = Ticket(id="CALC-7", title="Add an add() helper", description="Create calc.py with add(a, b).")
+    with StubModel(script, rate_limit_after=0, retry_after=2) as stub:
+        config = AgentConfig(
+            preset="mini-swe-agent",
+            timeout_seconds=60,
+            command_vars={"mini": str(venv / "bin" / "mini"), "api_base": stub.base_url},
+            allowed_hosts=[f"127.0.0.1:{stub.port}"],
+            allow_loopback_ports=[stub.port],
+        )
+        request = CheckpointRequest(
+            batch_id="b1",
+            ticket=ticket,
+            checkpoint=Checkpoint.C2,
+            workspace=str(worktree),
+            limits=Limits(timeout_seconds=60),
+        )
+        result = build_runner(config).run(request, tmp_path / "run")
+    assert result.status == "rate_limited", (
+        result.reason,
+        (tmp_path / "run" / "stdout.txt").read_text()[-3000:],
+    )
+    assert result.rate_limit_reset_at is not None
+    assert_batch_pauses(result, tmp_path)
+    assert not (worktree / "calc.py").exists()
+    print(f"\nFIGURES mini-swe-agent 429: reset_at={result.rate_limit_reset_at} {result.duration_seconds}s")

@@ -448,3 +448,20 @@ def test_the_page_in_headless_chromium(served_site) -> None:
         assert any("/-/merge_requests/" in h for h in links) and any("/-/issues/" in h for h in links)
     finally:
         driver.quit()
+
+
+def test_page_shows_agent_tokens_and_cost_per_ticket_and_batch(review_site) -> None:
+    """(Agents issue) The runs' usage records appear as a table: each ticket and the batch total."""
+    from nightshift.agents.contract import Checkpoint, TokenUsage
+    from nightshift.generation.state import BatchState
+
+    state = BatchState(review_site.store.batch(BATCH))
+    for ticket_id, cost in (("P-1", 0.125), ("P-2", 0.5)):
+        usage = TokenUsage(input_tokens=1000, cached_input_tokens=100, output_tokens=50, cost_usd=cost)
+        state.artifacts.write_text(
+            f"{state.run_dir_name(ticket_id, Checkpoint.C2, 'try1')}/usage.json", usage.model_dump_json()
+        )
+    html = _get(review_site, PAGE, review_site.token).text
+    assert "<h2>Agent usage</h2>" in html
+    assert "<tr><td><code>P-1</code></td><td>1</td><td>1000</td><td>100</td><td>50</td><td>0.1250" in html
+    assert "<tr><td><b>Batch</b></td><td>2</td><td>2000</td><td>200</td><td>100</td><td><b>0.6250</b>" in html

@@ -236,11 +236,19 @@ def test_init_migrates_then_creates_the_agents_pool_the_dag_and_config_use() -> 
     init = services()["airflow-init"]
     script = command_text(init)
     migrate = script.index("airflow db migrate")
-    pool_cmd = re.search(r"airflow pools set (\S+) (\S+) ", script)
-    assert pool_cmd, "the init service must run `airflow pools set`"
+    pool_cmd = re.search(r"airflow pools set \$\$\(python -m nightshift config pool\) ", script)
+    assert pool_cmd, "the init service must size the pool from the config (`nightshift config pool`)"
     assert migrate < pool_cmd.start(), "the pool can only be created after the migration"
-    assert pool_cmd.group(2) == "${NIGHTSHIFT_PARALLEL_AGENTS:-3}"
-    pool = pool_cmd.group(1)
+    config_file = REPO / "include" / "config" / "nightshift.yaml"
+    printed = subprocess.run(
+        [sys.executable, "-m", "nightshift", "config", "pool", str(config_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert printed == ["nightshift_agents", "3"]
+    pool = printed[0]
 
     dag = ast.parse((REPO / "dags" / "nightly_batch.py").read_text())
     dag_pool = next(

@@ -8,40 +8,31 @@ Clearing the gates tasks adds nothing; a pipeline that is still running is waite
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from typing import Any
 
 import pytest
 
 from nightshift.gates.report import load_report
-from nightshift_local.demo import DEMO, PROJECT, DemoEnvironment
+from nightshift_local.demo import PROJECT, DemoEnvironment
+from tests.e2e.conftest import DEMO_BATCH as BATCH
+from tests.e2e.conftest import TIMEOUT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]  # the first test also starts the stack and runs the night
 
-BATCH = "2026-01-05-e2e-gates"
-TIMEOUT = 900
 GATED = ["DEMO-1", "DEMO-2", "CALC-2", "DEMO-5", "OPS-1"]  # completed or partial, with a draft MR
 GATES_TASKS = ["gate_tickets", "gates.pipeline", "gates.check"]
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("e2e-gates")
-    behaviours = root / "behaviours"
-    shutil.copytree(DEMO / "behaviours", behaviours)
-    environment = DemoEnvironment(root, 2, {"agent": {"scripted": {"behaviours_dir": str(behaviours)}}})
-    environment.stack.extra_env["NIGHTSHIFT_PIPELINE_POLL_SECONDS"] = "1"
-    environment.start()
-    yield environment
-    environment.stop()
+def env(demo_env: DemoEnvironment) -> DemoEnvironment:
+    return demo_env
 
 
 @pytest.fixture(scope="module")
-def batch(env: DemoEnvironment) -> dict[str, Any]:
-    run_id = env.stack.trigger({"wait_for_windows": False, "batch_id": BATCH})
-    state = env.stack.wait_for_run(run_id, timeout=TIMEOUT)
-    return {"run_id": run_id, "state": state, "dir": env.batch_dir(BATCH)}
+def batch(shared_demo_batch: dict[str, Any]) -> dict[str, Any]:
+    return {"run_id": shared_demo_batch["run_id"], "state": shared_demo_batch["state"],
+            "dir": shared_demo_batch["batch"]}
 
 
 def gitlab_view(env: DemoEnvironment) -> dict[str, dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from nightshift_local.demo import DEMO, DemoEnvironment
+from nightshift_local.demo import DemoEnvironment
+from tests.e2e.conftest import PARALLEL_AGENTS, TIMEOUT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]  # the first test also starts the stack and runs the night
 
-PARALLEL_AGENTS = 2
-TIMEOUT = 900
 
 
 def _ts(value: str) -> dt.datetime:
@@ -56,33 +54,13 @@ def outcomes(batch: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("e2e")
-    behaviours = root / "behaviours"
-    shutil.copytree(DEMO / "behaviours", behaviours)
-    (behaviours / "rate_limit_forever.yaml").write_text(
-        "description: rate limited on every run\ncheckpoints:\n  C0:\n    steps:\n"
-        "      - rate_limit: {times: 100, reset_seconds: 2}\n"
-    )
-    environment = DemoEnvironment(root, PARALLEL_AGENTS,
-                                  {"agent": {"scripted": {"behaviours_dir": str(behaviours)}}})
-    environment.start()
-    yield environment
-    environment.stop()
+def env(demo_env: DemoEnvironment) -> DemoEnvironment:
+    return demo_env
 
 
 @pytest.fixture(scope="module")
-def demo_batch(env: DemoEnvironment) -> dict[str, Any]:
-    stack = env.stack
-    run_id = stack.trigger({"wait_for_windows": False, "batch_id": "2026-01-05-e2e"})
-    state = stack.wait_for_run(run_id, timeout=TIMEOUT)
-    batch = env.batch_dir("2026-01-05-e2e")
-    tis = stack.task_instances(run_id)
-    order = stack.xcom(run_id, "start_generation")  # map index i is the i-th ticket of the manifest
-    for item in tis:
-        if item["task_id"].startswith("ticket.") and item.get("map_index", -1) >= 0:
-            item["ticket"] = order[item["map_index"]]
-    return {"run_id": run_id, "state": state, "batch": batch, "tis": tis}
+def demo_batch(shared_demo_batch: dict[str, Any]) -> dict[str, Any]:
+    return shared_demo_batch
 
 
 def ti(tis: list[dict[str, Any]], task_id: str, ticket: str) -> dict[str, Any]:

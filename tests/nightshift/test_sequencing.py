@@ -1,7 +1,10 @@
+import datetime as dt
+import random
+
 import pytest
 
 from nightshift.models import Ticket
-from nightshift.sequencing import sequence
+from nightshift.sequencing import night_length, sequence
 
 
 def t(tid, priority="medium", deps=()):
@@ -45,3 +48,63 @@ def test_outside_dependencies_count_as_resolved_and_cycles_raise():
     assert ids(sequence([t("P-1", deps=["DONE-1"])])) == ["P-1"]
     with pytest.raises(ValueError):
         sequence([t("P-1", deps=["P-2"]), t("P-2", deps=["P-1"])])
+
+
+# -- deadline-aware: the end of the night and the number of agents ------------------------------------
+
+NIGHT = dt.timedelta(hours=12)
+
+
+def c(tid, priority="medium", complexity="medium", deps=()):
+    return Ticket(id=tid, priority=priority, complexity=complexity, dependencies=list(deps))
+
+
+def test_a_night_where_everything_fits_keeps_the_spec_order():
+    tickets = [c("P-3", "low"), c("P-2", "high", deps=["P-3"]), c("P-1", "medium"), c("P-4", "high")]
+    assert ids(sequence(tickets, horizon=NIGHT, parallel_agents=3)) == ids(sequence(tickets))
+
+
+def test_work_that_cannot_finish_before_the_end_goes_after_work_that_can():
+    # One agent, one hour left: the large high ticket (~90 min) cannot finish; the medium one can.
+    tickets = [c("H-1", "high", "large"), c("M-1", "medium", "medium")]
+    assert ids(sequence(tickets)) == ["H-1", "M-1"]
+    assert ids(sequence(tickets, horizon=dt.timedelta(minutes=60), parallel_agents=1)) == ["M-1", "H-1"]
+
+
+def test_a_low_priority_dependency_of_urgent_work_runs_first_when_the_night_is_short():
+    tickets = [c("L-1", "low", "small"), c("H-2", "high", deps=["L-1"]), c("M-3", "medium")]
+    assert ids(sequence(tickets)) == ["M-3", "L-1", "H-2"]  # H-2 would finish after the end
+    assert ids(sequence(tickets, horizon=dt.timedelta(minutes=70))) == ["L-1", "H-2", "M-3"]
+
+
+def test_deadline_aware_orders_keep_dependencies_first_and_every_ticket():
+    rng = random.Random(3)
+    for _ in range(50):
+        tickets = []
+        for i in range(rng.randint(2, 12)):
+            deps = [f"P-{rng.randrange(i)}"] if i and rng.random() < 0.5 else []
+            tickets.append(
+                c(
+                    f"P-{i}",
+                    rng.choice(["high", "medium", "low"]),
+                    rng.choice(["small", "medium", "large"]),
+                    deps,
+                )
+            )
+        night = dt.timedelta(minutes=rng.randint(20, 300))
+        order = ids(sequence(tickets, horizon=night, parallel_agents=rng.randint(1, 3)))
+        assert sorted(order) == sorted(t.id for t in tickets)
+        position = {tid: n for n, tid in enumerate(order)}
+        for ticket in tickets:
+            for dep in ticket.dependencies:
+                assert position[dep] < position[ticket.id]
+
+
+def test_the_cap_applies_after_deadline_aware_ordering():
+    tickets = [c("H-1", "high", "large"), c("M-1", "medium"), c("M-2", "medium", deps=["H-1"])]
+    assert ids(sequence(tickets, max_tickets=1, horizon=dt.timedelta(minutes=60))) == ["M-1"]
+
+
+def test_night_length_wraps_midnight():
+    assert night_length("18:00", "06:00") == dt.timedelta(hours=12)
+    assert night_length("01:30", "06:00") == dt.timedelta(hours=4, minutes=30)

@@ -7,6 +7,8 @@
   the step, so a client retry gets the same answer.
 - Every request (path, headers, body) is logged in `requests` (and to `log_path` if given), so a test
   can assert what the agent sent.
+- `rate_limit_after=N`: completions beyond the first N are answered HTTP 429 with `retry-after` and
+  OpenAI's error body ("Please try again in Ns."), as the real API does.
 """
 
 from __future__ import annotations
@@ -36,8 +38,18 @@ def _text(message: dict[str, Any]) -> str:
 class StubModel:
     """Run with `with StubModel([...]) as stub:`; point the client at stub.base_url."""
 
-    def __init__(self, script: Script, *, model: str = "stub-model", log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        script: Script,
+        *,
+        model: str = "stub-model",
+        log_path: Path | None = None,
+        rate_limit_after: int | None = None,
+        retry_after: int = 7,
+    ) -> None:
         self.script = script
+        self.rate_limit_after = rate_limit_after
+        self.retry_after = retry_after
         self.model = model
         self.log_path = log_path
         self.requests: list[dict[str, Any]] = []
@@ -55,9 +67,13 @@ class StubModel:
             def log_message(self, *args: Any) -> None:  # keep pytest output clean
                 pass
 
-            def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+            def _send_json(
+                self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+            ) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -96,6 +112,14 @@ class StubModel:
                     return
                 if not isinstance(body, dict):
                     self._send_json(400, {"error": {"message": "body is not a JSON object"}})
+                    return
+                if stub.rate_limit_after is not None and len(stub.chat_requests()) > stub.rate_limit_after:
+                    error = {
+                        "message": f"Rate limit reached for requests. Please try again in {stub.retry_after}s.",
+                        "type": "requests",
+                        "code": "rate_limit_exceeded",
+                    }
+                    self._send_json(429, {"error": error}, {"retry-after": str(stub.retry_after)})
                     return
                 reply = stub.reply_for(body)
                 prompt_tokens = (

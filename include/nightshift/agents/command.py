@@ -18,8 +18,11 @@ true`); every preset does that. A ticket body can be large and multi-byte (44k C
 128 KiB of UTF-8): the prompt is capped in BYTES (MAX_PROMPT_BYTES), and a command whose one argument
 would exceed the kernel's per-argument limit (E2BIG) is refused before anything starts, naming the fix.
 
-When the CLI writes no result and the checkpoint is in `synthesise_results` (default: C2 only),
-the result is synthesised, exactly as follows:
+After the run, the preset's adapter (`usage_format`, nightshift.agents.adapters) reads the CLI's own
+report. The result is, in this order: the result.json the agent wrote; a result JSON in the CLI's final
+answer (Claude Code's `result`, Codex's last agent message); `rate_limited` (with the reset time when
+the output names one) when the CLI ended on the API's rate limit; else, when the checkpoint is in
+`synthesise_results` (default: C2 only), a synthesised result, exactly as follows:
   files = paths from `git status --porcelain --untracked-files=all` in the worktree
           (i.e. `git diff --name-only HEAD` plus untracked files)
   C2: exit 0 and files    -> status ok, implementation.files_changed = files,
@@ -27,20 +30,27 @@ the result is synthesised, exactly as follows:
       exit 0 and no files -> failed "the agent exited 0, wrote no result and changed no file"
       exit != 0           -> failed "the agent exited with code N and wrote no result"
                              (files_changed still lists what it left behind)
-  C0: exit 0              -> ok, scope.files = the ticket's estimated_files, summary = end of stdout
-  C1: exit 0              -> ok, plan.plan = end of stdout
+  C0: exit 0              -> ok, scope.files = the ticket's estimated_files, summary = the final
+                             answer (or the end of stdout)
+  C1: exit 0              -> ok, plan.plan = the final answer (or the end of stdout)
+  A process killed by a signal says so ("was killed by SIGKILL"); a timeout is "timed out after Ns".
+Usage (tokens, cached tokens, cost) comes from the adapter; without a cost from the CLI it is priced
+from the price table (nightshift.agents.prices) for `price_model` or command_vars.model.
   not a git worktree      -> failed (changes cannot be listed)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 
 import yaml
 
+from nightshift.agents.adapters import answer_result, read_report
 from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import (
     Checkpoint,
@@ -51,6 +61,7 @@ from nightshift.agents.contract import (
     TokenUsage,
     parse_result,
 )
+from nightshift.agents.prices import PriceTable
 from nightshift.agents.runner import SANDBOX_IO, AgentRunner, Invocation, PrepareError, RunContext
 from nightshift.agents.sandbox import Mount, ProcessOutcome, python_runtime_paths
 from nightshift.forge.git import GitError, status_paths
@@ -188,44 +199,33 @@ def changed_files(workspace: Path) -> list[str] | None:
 
 
 def parse_usage(fmt: str, stdout: bytes) -> TokenUsage | None:
-    """Token usage printed by the CLI itself: Claude Code's --output-format json, Codex's --json events."""
-    text = stdout.decode(errors="replace")
-    if fmt == "claude-json":
-        for line in reversed([*text.strip().splitlines(), text]):
-            try:
-                data = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(data, dict) and "usage" in data:
-                usage = data.get("usage") or {}
-                inputs = sum(
-                    int(usage.get(k) or 0)
-                    for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-                )
-                return TokenUsage(
-                    input_tokens=inputs,
-                    output_tokens=int(usage.get("output_tokens") or 0),
-                    cost_usd=float(data.get("total_cost_usd") or 0.0),
-                )
-        return None
-    if fmt == "codex-jsonl":
-        total = TokenUsage()
-        found = False
-        for line in text.splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if (
-                isinstance(event, dict)
-                and event.get("type") == "turn.completed"
-                and isinstance(event.get("usage"), dict)
-            ):
-                found = True
-                total.input_tokens += int(event["usage"].get("input_tokens") or 0)
-                total.output_tokens += int(event["usage"].get("output_tokens") or 0)
-        return total if found else None
+    """Token usage the CLI printed itself (see nightshift.agents.adapters for the formats)."""
+    return read_report(fmt, stdout, b"", None, utcnow()).usage
+
+
+def npm_prefix(binary: Path) -> Path | None:
+    """The npm prefix folder of PREFIX/node_modules/.bin/NAME (a link into a package that needs its
+    whole install, native binaries included), so the sandbox mounts all of it; else None."""
+    parent = binary.parent
+    if parent.name == ".bin" and parent.parent.name == "node_modules":
+        return parent.parent.parent
     return None
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def exit_description(code: int | None) -> str:
+    """How the process ended, telling a crash by signal apart from an exit code (a timeout is
+    reported by the runner before this is asked)."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name}"
+    return f"exited with code {code}"
 
 
 class CommandRunner(AgentRunner):
@@ -249,9 +249,11 @@ class CommandRunner(AgentRunner):
                 "checkpoint",
                 "ticket_id",
                 "home",
+                "out_dir",
             ],
             "x",
         )
+        self.prices = PriceTable.load(config.prices_file)
         for arg in config.command:
             try:
                 Template(arg).substitute(probe)
@@ -269,6 +271,7 @@ class CommandRunner(AgentRunner):
             "prompt": prompt,
             "prompt_file": str(prompt_file),
             "prompt_yaml_file": str(yaml_file),
+            "out_dir": str(ctx.paths.out_dir),
         }
         try:
             argv = [Template(arg).substitute(values) for arg in self.config.command]
@@ -291,7 +294,7 @@ class CommandRunner(AgentRunner):
         seen: set[Path] = set()
         sources = [*self.config.ro_binds]
         if argv and Path(argv[0]).is_absolute():
-            sources.append(Path(argv[0]))
+            sources.append(npm_prefix(Path(argv[0])) or Path(argv[0]))
         for source in sources:
             for path in [source, *python_runtime_paths(source)]:
                 resolved = path.resolve()
@@ -310,24 +313,54 @@ class CommandRunner(AgentRunner):
         )
 
     def interpret(self, ctx: RunContext, outcome: ProcessOutcome, raw: bytes | None) -> CheckpointResult:
+        """The result the agent wrote; else a result JSON in its final answer; else a rate limit it
+        hit; else a synthesised result (see the module docstring). Usage comes from the CLI's output,
+        priced from the price table when the CLI gives no cost."""
         checkpoint = ctx.request.checkpoint
+        report = read_report(
+            self.config.usage_format, outcome.stdout, outcome.stderr, ctx.host_out_dir, utcnow()
+        )
+        if raw is None and report.final_answer and not report.rate_limited:
+            found = answer_result(report.final_answer, checkpoint.value)
+            raw = found.encode() if found is not None else None
         if raw is not None:
             result = parse_result(checkpoint, raw)
+        elif report.rate_limited:
+            result = CheckpointResult(
+                checkpoint=checkpoint,
+                status="rate_limited",
+                reason=f"the model API rate-limited the agent: {ctx.redactor.text(report.error or '')}"[
+                    :2000
+                ],
+                rate_limit_reset_at=report.reset_at,
+            )
         elif checkpoint in self.config.synthesise_results:
-            result = self.synthesise(ctx, outcome)
+            result = self.synthesise(ctx, outcome, report.final_answer, report.error)
         else:
             result = CheckpointResult.failed(
-                checkpoint, f"the agent wrote no result to {ctx.paths.result} (exit code {outcome.exit_code})"
+                checkpoint,
+                f"the agent wrote no result to {ctx.paths.result} (exit code {outcome.exit_code}"
+                + (f", {exit_description(outcome.exit_code)})" if (outcome.exit_code or 0) < 0 else ")")
+                + (f": {report.error}" if report.error else ""),
             )
-        usage = parse_usage(self.config.usage_format, outcome.stdout)
-        if usage is not None and result.usage == TokenUsage():
-            result = result.model_copy(update={"usage": usage})
+        usage = report.usage if result.usage == TokenUsage() else result.usage
+        if usage is not None:
+            model = self.config.price_model or self.config.command_vars.get("model", "")
+            result = result.model_copy(update={"usage": self.prices.priced(usage, model)})
         return result
 
-    def synthesise(self, ctx: RunContext, outcome: ProcessOutcome) -> CheckpointResult:
+    def synthesise(
+        self,
+        ctx: RunContext,
+        outcome: ProcessOutcome,
+        answer: str | None = None,
+        error: str | None = None,
+    ) -> CheckpointResult:
         checkpoint = ctx.request.checkpoint
         code = outcome.exit_code
-        tail = ctx.redactor.bytes(outcome.stdout[-_STDOUT_TAIL:]).strip()
+        text = answer if answer else outcome.stdout[-_STDOUT_TAIL:].decode(errors="replace")
+        tail = ctx.redactor.text(text[-_STDOUT_TAIL:]).strip()
+        exited = exit_description(code) + (f" ({ctx.redactor.text(error)[:500]})" if error else "")
         if checkpoint == Checkpoint.C2:
             files = changed_files(ctx.workspace)
             if files is None:
@@ -338,7 +371,7 @@ class CommandRunner(AgentRunner):
                 return CheckpointResult(
                     checkpoint=checkpoint,
                     status="failed",
-                    reason=f"the agent exited with code {code} and wrote no result",
+                    reason=f"the agent {exited} and wrote no result",
                     implementation=ImplementResult(files_changed=files),
                 )
             if not files:
@@ -350,16 +383,15 @@ class CommandRunner(AgentRunner):
                 status="ok",
                 reason="synthesised: the agent wrote no result.json",
                 implementation=ImplementResult(
-                    summary=f"Synthesised by Nightshift: the agent exited 0 and changed {len(files)} file(s)",
+                    summary=(tail[-2000:] if answer else "")
+                    or f"Synthesised by Nightshift: the agent exited 0 and changed {len(files)} file(s)",
                     bullets=[f"Changed {f}" for f in files],
                     files_changed=files,
                     tests_passed=None,
                 ),
             )
         if code != 0:
-            return CheckpointResult.failed(
-                checkpoint, f"the agent exited with code {code} and wrote no result"
-            )
+            return CheckpointResult.failed(checkpoint, f"the agent {exited} and wrote no result")
         if checkpoint == Checkpoint.C0:
             return CheckpointResult(
                 checkpoint=checkpoint,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nightshift.agents.contract import Checkpoint
+from nightshift.agents.prices import DEFAULT_PRICES_FILE
 from nightshift.models import TicketId
 from nightshift.safe_yaml import load_yaml_file
 
@@ -25,7 +26,8 @@ DEFAULT_BEHAVIOURS_DIR = _INCLUDE / "demo" / "behaviours"
 
 BackendName = Literal["scripted", "command"]
 NetworkMode = Literal["off", "allow"]
-UsageFormat = Literal["none", "claude-json", "codex-jsonl"]
+#: How the command backend reads the CLI's own report (usage, final answer, rate limits): adapters.py.
+UsageFormat = Literal["none", "claude-json", "codex-jsonl", "aider-text", "mini-traj"]
 
 _ENV_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _VAR_NAME_RE = re.compile(r"\A[a-z_][a-z0-9_]{0,63}\Z")
@@ -51,6 +53,7 @@ BUILTIN_VARS = frozenset(
         "checkpoint",
         "ticket_id",
         "home",
+        "out_dir",
     }
 )
 
@@ -105,6 +108,10 @@ class AgentConfig(BaseModel):
     #: Checkpoints for which a missing result.json is synthesised from the exit code and git status.
     synthesise_results: list[Checkpoint] = Field(default_factory=lambda: [Checkpoint.C2])
     usage_format: UsageFormat = "none"
+    #: Prices per model for CLIs that report tokens but no cost (nightshift.agents.prices).
+    prices_file: Path = DEFAULT_PRICES_FILE
+    #: The model name looked up in the price table; default: command_vars.model.
+    price_model: str | None = None
 
     # -- limits (per checkpoint) --
     timeout_seconds: int = Field(default=1800, ge=1)

@@ -11,7 +11,7 @@ import json
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nightshift.models import Ticket
 
@@ -35,11 +35,26 @@ class Limits(BaseModel):
 
 
 class TokenUsage(BaseModel):
+    """Tokens and money one agent run spent. input_tokens counts every input token, cached ones
+    included; cached_input_tokens is the part read from the provider's prompt cache."""
+
     model_config = ConfigDict(extra="forbid")
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0)
+    cached_input_tokens: int = Field(default=0, ge=0)
+    #: The model the tokens were spent on, when the agent says so (or the configured one).
+    model: str = ""
+    #: Where cost_usd comes from: the agent's own report, Nightshift's price table, or nowhere.
+    cost_source: Literal["agent", "price_table", "none"] = "none"
+
+    @model_validator(mode="after")
+    def _cost_has_a_source(self) -> TokenUsage:
+        """A cost without a named source came from the agent's own result."""
+        if self.cost_usd > 0 and self.cost_source == "none":
+            self.cost_source = "agent"
+        return self
 
 
 class ScopeResult(BaseModel):

@@ -268,7 +268,8 @@ class AgentRunner(ABC):
             )
         else:
             result = self.interpret(ctx, outcome, raw)
-        if outcome.timed_out:
+        if outcome.timed_out and result.status != "rate_limited":
+            # (A CLI still retrying the API's rate limit when its time ran out is a rate limit.)
             result = CheckpointResult(
                 checkpoint=checkpoint,
                 status="failed",

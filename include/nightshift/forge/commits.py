@@ -28,8 +28,20 @@ def batch_date(batch_id: str) -> str:
     return m.group(1) if m else batch_id
 
 
+#: GitLab references in a commit message: `#12`, `group/app!3`, `&4`, and issue / MR URLs.
+_REFERENCE = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z0-9_.\-/]*[#!&])(\d)")
+_REFERENCE_URL = re.compile(r"(/-/(?:issues|merge_requests|work_items|epics)/)(\d)")
+
+
+def defuse_references(text: str) -> str:
+    """Agent text in a commit message must not close or cross-reference anything: "Fixes #12" closes
+    issue 12 when the commit reaches the default branch. A space after the sigil keeps the words
+    readable and matches no reference pattern."""
+    return _REFERENCE_URL.sub(r"\1 \2", _REFERENCE.sub(r"\1 \2", text))
+
+
 def _one_line(text: str, limit: int) -> str:
-    line = " ".join(text.split())
+    line = defuse_references(" ".join(text.split()))
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 

@@ -28,8 +28,10 @@ from nightshift.agents.contract import Checkpoint, ImplementResult, PlanResult
 from nightshift.forge.gate_publish import GateLinks, GatePublication, StatusState, render_note, status_state
 from nightshift.forge.git import run_git
 from nightshift.gates.report import CheckResult, Flag, GateReport, load_report
+from nightshift.gates.summary import with_usage
 from nightshift.generation.flow import Decision, Repository, Workspaces
 from nightshift.generation.state import BatchState, PushRecord, TicketOutcome
+from nightshift.generation.usage import ticket_usage
 from nightshift.intake.records import IntakeRecord
 from nightshift.models import BatchManifest, ManifestTicket, Ticket, TicketState
 from nightshift.review.links import review_page_url
@@ -273,6 +275,8 @@ def check_ticket(ctx: GateContext, ticket_id: str) -> Decision:
             "batch_id": ctx.batch_id,
             "ticket_id": ticket_id,
             "merge_request_url": outcome.merge_request_url,
+            # Agent tokens and cost (nightshift.generation.usage), added by the agents issue.
+            "summary_markdown": with_usage(report.summary_markdown, ticket_usage(ctx.state, ticket_id)),
         }
     )
     ctx.state.artifacts.write_model(layout.gate_report(ticket_id), report)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nightshift.agents.contract import ImplementResult, PlanResult
 from nightshift.gates.globs import matches_any
 from nightshift.gates.report import GateReport
+from nightshift.generation.usage import UsageTotals
 from nightshift.models import Ticket
 from nightshift.publish import guard
 
@@ -148,3 +149,12 @@ def render_summary(
         "",
     ]
     return "\n".join(lines)
+
+
+def with_usage(summary: str, usage: UsageTotals) -> str:
+    """The summary with the agent's token and cost line (nightshift.generation.usage) before Links."""
+    if not (usage.total_tokens or usage.cost_usd):
+        return summary
+    block = f"### Agent usage\n\n{usage.short()} in {usage.runs} agent run(s).\n\n"
+    head, sep, tail = summary.partition("### Links")
+    return head + block + sep + tail if sep else summary + "\n" + block

@@ -56,6 +56,9 @@ from nightshift.generation.state import (
     TicketOutcome,
     utcnow,
 )
+from nightshift.generation.usage import Budget, over_budget
+from nightshift.intake.config import DEFAULT_PARTIAL_LABEL, DEFAULT_READY_LABEL
+from nightshift.intake.followups import FollowupFile, write_followup_file
 from nightshift.intake.records import IntakeRecord
 from nightshift.models import BatchManifest, ManifestTicket, Ticket, TicketState
 from nightshift.publish import texts
@@ -148,6 +151,7 @@ class GenerationContext:
     clock: Callable[[], dt.datetime] = utcnow
     fence: FencePolicy = field(default_factory=FencePolicy)
     identity: Identity = field(default_factory=Identity)
+    budget: Budget = field(default_factory=Budget)
 
     def __post_init__(self) -> None:
         # A real run does not read a dry run's records (and a dry run keeps its own apart).
@@ -157,6 +161,12 @@ class GenerationContext:
     rate_limit_max_wait: dt.timedelta = dt.timedelta(hours=1)
     #: The end of the generation window (the gates window opens): no pause lasts past it.
     window_end: dt.datetime | None = None
+    #: The label a ticket finished in part gets, and the ready label it loses (intake's labels).
+    partial_label: str = DEFAULT_PARTIAL_LABEL
+    ready_label: str = DEFAULT_READY_LABEL
+    #: Where the follow-up of a partial file ticket is written (the outbox) and the folders whose ticket
+    #: ids it must not take; None: the ticket has no folder (a tracker ticket).
+    followup_folders: Callable[[IntakeRecord], tuple[Path, list[Path]] | None] = lambda record: None
 
     @property
     def batch_id(self) -> str:
@@ -231,6 +241,11 @@ def before_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkp
         return Decision(
             action="defer", until=paused, reason=f"batch paused for a rate limit until {paused:%H:%M:%S}Z"
         )
+    if (spent := over_budget(ctx.state, ticket_id, ctx.budget)) is not None:
+        outcome = _finish(
+            ctx, ticket_id, TicketState.CARRIED_OVER, f"{checkpoint.value} not started: {spent}"
+        )
+        return Decision(action="skip", reason=f"{ticket_id}: {outcome.state.value}: {outcome.reason}")
     ctx.state.start_ticket(ticket_id, ctx.manifest.config.timeout_seconds, ctx.clock())
     deadline = ctx.state.deadline(ticket_id, ctx.clock())
     if deadline is not None and ctx.clock() >= deadline:
@@ -242,6 +257,8 @@ def before_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkp
             f"({ctx.manifest.config.timeout_per_ticket}) before {checkpoint.value}",
         )
         return Decision(action="fail", reason=f"{ticket_id} timed out before {checkpoint.value}")
+    if (late := window_decision(ctx, ticket_id, checkpoint)) is not None:
+        return late
     if checkpoint == Checkpoint.C0 and (claimed := _claim_branch(ctx, ticket_id)) is not None:
         return claimed
     return CONTINUE
@@ -326,6 +343,8 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
         )
     ctx.state.start_ticket(ticket_id, ctx.manifest.config.timeout_seconds, ctx.clock())
     remaining = (ctx.state.deadline(ticket_id, ctx.clock()) - ctx.clock()).total_seconds()  # type: ignore[operator]
+    if ctx.window_end is not None:  # the agent is stopped when the gates window opens
+        remaining = min(remaining, (ctx.window_end - ctx.clock()).total_seconds())
     workspace, _repo, base, _ = _workspace(ctx, ticket_id)
     per_checkpoint = ctx.limits.timeout_seconds if ctx.limits else int(remaining)
     limits = (ctx.limits or Limits(timeout_seconds=1)).model_copy(
@@ -381,6 +400,8 @@ def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoin
             until=event.reset_at,
             reason=f"rate limit #{len(ctx.state.rate_limits())}: batch paused until {event.reset_at}",
         )
+    if result.status == "failed" and ctx.window_end is not None and ctx.clock() >= ctx.window_end:
+        return stopped_at_window(ctx, ticket_id, checkpoint)
     if result.status == "failed":
         _finish(ctx, ticket_id, TicketState.FAILED, f"{checkpoint.value} failed: {result.reason}")
         ctx.workspaces.remove(ctx.batch_id, ticket_id)
@@ -572,9 +593,12 @@ def _tracker_for(ctx: GenerationContext, ticket_id: str) -> tuple[Tracker, str] 
     return (tracker, record.tracker_key) if tracker is not None else None
 
 
-def mr_description(ctx: GenerationContext, ticket: Ticket, url: str | None) -> str:
+def mr_description(
+    ctx: GenerationContext, ticket: Ticket, url: str | None, followup: str | None = None
+) -> str:
     """The draft MR's description (built in nightshift.publish.texts, agent text guarded)."""
     return texts.mr_description(
+        followup=followup,
         batch_id=ctx.batch_id,
         ticket_id=ticket.id,
         url=url,
@@ -614,17 +638,17 @@ def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
         forge = ctx.forge(repo)
         title = texts.mr_title(ticket_id, ticket.title, partial=partial)
         labels = [*ctx.labels, "nightshift::partial" if partial else "nightshift::complete"]
-        mr = forge.upsert_draft_mr(branch, target, title, mr_description(ctx, ticket, entry.url), labels)
+        # A re-run knows the follow-up already: the description it sends is the final one (no flip-flop).
+        known = _known_followup(ctx, ticket_id) if partial else None
+        description = mr_description(ctx, ticket, entry.url, known.key if known else None)
+        mr = forge.upsert_draft_mr(branch, target, title, description, labels)
         mr_url, mr_iid = mr.web_url, mr.iid
-        found = _tracker_for(ctx, ticket_id)
-        if partial and found is not None:
-            tracker, key = found
-            followup = tracker.create_followup_once(
-                key,
-                marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="followup"),
-                texts.followup_title(ticket_id, ticket.title),
-                texts.followup_body(ctx.batch_id, ticket_id, mr_url, remaining),
-            )
+        if partial:
+            followup = _create_followup(ctx, ticket_id, ticket, entry, mr_url, remaining)
+            if followup is not None and (known is None or known.key != followup):
+                description = mr_description(ctx, ticket, entry.url, followup)
+                forge.upsert_draft_mr(branch, target, title, description, labels)  # links the follow-up
+            _mark_partial(ctx, ticket_id, mr_url, followup)
     state = TicketState.PARTIAL if partial else TicketState.COMPLETED
     outcome = _finish(
         ctx,
@@ -644,3 +668,102 @@ def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
         reason=f"{ticket_id} {outcome.state.value}",
         data={"merge_request_url": outcome.merge_request_url},
     )
+
+
+# -- the night's end (issue 12): generation stops when the gates window opens ----------------------------
+def checkpoint_budget(ctx: GenerationContext, ticket_id: str, now: dt.datetime) -> dt.timedelta:
+    """How long the next checkpoint may run: its own timeout, capped by what is left of the ticket's."""
+    deadline = ctx.state.deadline(ticket_id, now)
+    left = (deadline - now) if deadline is not None else None
+    own = dt.timedelta(seconds=ctx.limits.timeout_seconds) if ctx.limits else None
+    budgets = [b for b in (left, own) if b is not None]
+    return min(budgets) if budgets else dt.timedelta(0)
+
+
+def last_recorded_checkpoint(ctx: GenerationContext, ticket_id: str) -> str:
+    recorded = [cp.value for cp in Checkpoint if ctx.state.checkpoint_result(ticket_id, cp) is not None]
+    return recorded[-1] if recorded else "none"
+
+
+def _carry_over_for_window(ctx: GenerationContext, ticket_id: str, why: str) -> Decision:
+    assert ctx.window_end is not None
+    reason = (
+        f"{why} before the gates window at {ctx.window_end:%Y-%m-%d %H:%M}Z; last recorded checkpoint: "
+        f"{last_recorded_checkpoint(ctx, ticket_id)}; carried over to the next batch"
+    )
+    outcome = _finish(ctx, ticket_id, TicketState.CARRIED_OVER, reason)
+    return Decision(action="skip", reason=f"{ticket_id} carried over: {outcome.reason}")
+
+
+def window_decision(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoint) -> Decision | None:
+    """None when `checkpoint` can finish before the gates window, judged by its timeout; otherwise the
+    ticket is carried over now rather than started and cut off: the night has an end."""
+    if ctx.window_end is None:
+        return None
+    now = ctx.clock()
+    budget = checkpoint_budget(ctx, ticket_id, now)
+    if now + budget <= ctx.window_end:
+        return None
+    return _carry_over_for_window(ctx, ticket_id, f"{checkpoint.value} (timeout {budget}) could not finish")
+
+
+def stopped_at_window(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoint) -> Decision:
+    """The agent was still running when the gates window opened: the runner stopped it there."""
+    ctx.workspaces.remove(ctx.batch_id, ticket_id)
+    return _carry_over_for_window(ctx, ticket_id, f"{checkpoint.value} was stopped: it had not finished")
+# -- too complex: the partial result's follow-up and the original marked partial ------------------------
+def followup_record_path(ticket_id: str) -> str:
+    return f"tickets/{ticket_id}/followup.json"
+
+
+def _known_followup(ctx: GenerationContext, ticket_id: str) -> FollowupFile | None:
+    return ctx.state.artifacts.read_model(followup_record_path(ticket_id), FollowupFile)
+
+
+def _create_followup(
+    ctx: GenerationContext,
+    ticket_id: str,
+    ticket: Ticket,
+    entry: ManifestTicket,
+    mr_url: str | None,
+    remaining: list[str],
+) -> str | None:
+    """The follow-up ticket for the remainder, created once: in the ticket's tracker, or as a ticket file
+    in the outbox for a file ticket. Recorded in the batch so the MR can link it from its first send."""
+    marker = marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="followup")
+    title = texts.followup_title(ticket_id, ticket.title)
+    body = texts.followup_body(ctx.batch_id, ticket_id, mr_url, remaining)
+    found = _tracker_for(ctx, ticket_id)
+    if found is not None:
+        tracker, key = found
+        made = FollowupFile(ticket_id=ticket_id, key=tracker.create_followup_once(key, marker, title, body))
+    else:
+        folders = ctx.followup_folders(ctx.record(ticket_id))
+        if folders is None:
+            return None
+        outbox, scan = folders
+        made = write_followup_file(
+            outbox,
+            original_id=ticket_id,
+            batch_id=ctx.batch_id,
+            title=title,
+            body=body,
+            marker=marker,
+            scan=scan,
+            priority=entry.priority,
+            repository=entry.repository,
+            base_branch=entry.base_branch,
+        )
+    ctx.state.artifacts.write_model(followup_record_path(ticket_id), made)
+    return made.key
+
+
+def _mark_partial(ctx: GenerationContext, ticket_id: str, mr_url: str | None, followup: str | None) -> None:
+    """The spec's "marks original as 'partial'": one comment (partial MR and follow-up) and the label."""
+    found = _tracker_for(ctx, ticket_id)
+    if found is None:
+        return  # a file ticket: its outcome record and the morning dashboard say partial
+    tracker, key = found
+    body = texts.partial_comment(ctx.batch_id, ticket_id, mr_url, followup, ctx.partial_label)
+    tracker.comment_once(key, marker_key(batch=ctx.batch_id, ticket=ticket_id, kind="partial"), body)
+    tracker.ensure_labels(key, add=[ctx.partial_label], remove=[ctx.ready_label])

@@ -18,6 +18,7 @@ from nightshift.safe_yaml import UnsafeYamlError, load_yaml_file, load_yaml_text
 
 DEFAULT_READY_LABEL = "ready-for-agent"
 DEFAULT_NOT_READY_LABEL = "agent-not-ready"
+DEFAULT_PARTIAL_LABEL = "agent-partial"
 DEFAULT_JQL_TEMPLATE = 'labels = "{label}" AND statusCategory != Done ORDER BY priority DESC, key ASC'
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
@@ -225,6 +226,10 @@ class IntakeConfig(BaseModel):
     sources: list[SourceConfig] = Field(default_factory=list)
     ready_label: str = DEFAULT_READY_LABEL
     not_ready_label: str = DEFAULT_NOT_READY_LABEL
+    #: The label a ticket finished in part gets (with one comment linking the partial MR and follow-up).
+    partial_label: str = DEFAULT_PARTIAL_LABEL
+    #: Where follow-ups of partial file tickets are written; None: next to the source folder's tickets.
+    followup_folder: str | None = None
     fields: FieldMapping = Field(default_factory=FieldMapping)
     #: GitLab project path -> ticket id prefix (`group/app` -> `APP`, so issue #12 is APP-12).
     gitlab_key_prefixes: dict[str, str] = Field(default_factory=dict)
@@ -236,7 +241,7 @@ class IntakeConfig(BaseModel):
     #: How many earlier batches carry-over looks at.
     carryover_lookback: int = Field(default=30, ge=1, le=1000)
 
-    @field_validator("ready_label", "not_ready_label")
+    @field_validator("ready_label", "not_ready_label", "partial_label")
     @classmethod
     def _labels(cls, value: str) -> str:
         return check_label(value)
@@ -257,8 +262,8 @@ class IntakeConfig(BaseModel):
 
     @model_validator(mode="after")
     def _defaults_and_cross_checks(self) -> IntakeConfig:
-        if self.ready_label == self.not_ready_label:
-            raise ValueError("ready_label and not_ready_label must differ")
+        if len({self.ready_label, self.not_ready_label, self.partial_label}) < 3:
+            raise ValueError("ready_label, not_ready_label and partial_label must differ")
         names: set[str] = set()
         for source in self.sources:
             if source.kind == "jira" and source.jql is None:

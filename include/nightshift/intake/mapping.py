@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from nightshift.intake.config import IntakeConfig, check_branch, check_gitlab_path
-from nightshift.intake.records import IntakeRecord, TicketRejected
-from nightshift.intake.sanitise import sanitise
+from nightshift.intake.records import BodyCut, IntakeRecord, TicketRejected
+from nightshift.intake.sanitise import TRUNCATION_NOTE, SanitiseReport, sanitise
 from nightshift.intake.text import ConversionError, to_markdown
 from nightshift.models import Complexity, Priority, Ticket, TicketSource, check_repo_glob, check_ticket_id
 from nightshift.readiness import ReadinessChecklist, parse_checklist, section_items
@@ -30,6 +30,7 @@ ADF_RAW_FACTOR = 16
 _GITLAB_KEY = re.compile(r"\A(?P<path>[^#\s]*)#(?P<iid>[0-9]{1,9})\Z")
 _NONE_ITEM = re.compile(r"\A(?:none|n/?a|no|nothing|-+)\.?\Z", re.IGNORECASE)
 _URL = re.compile(r"\Ahttps?://[^\s<>\"']+\Z")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
 
 ACCEPTANCE_TITLES = ("acceptance criteria", "acceptance")
 QUESTION_TITLES = ("open questions", "blocking questions", "questions")
@@ -61,6 +62,25 @@ class Draft:
     base_branch: str | None = None
     route: bool = True  # False: `repository` is the issue's own project, not subject to routing rules
     warnings: list[str] = field(default_factory=list)
+    cut: BodyCut | None = None  # where the sanitiser cut the description, if it did
+
+
+def body_cut(text: str, report: SanitiseReport, original: str | None = None) -> BodyCut | None:
+    """Where a sanitised description was cut (None when it was not): its kept lines and last heading."""
+    if report.truncated_at is None:
+        return None
+    if original is None and report.original_bytes:
+        original = f"{report.original_bytes} bytes"
+    elif original is None and report.original_chars:
+        original = f"{report.original_chars} characters"
+    kept = text.rsplit(TRUNCATION_NOTE.format(limit=report.truncated_at), 1)[0].rstrip("\n")
+    headings = [m.group("title") for line in kept.splitlines() if (m := _HEADING.match(line))]
+    return BodyCut(
+        limit_bytes=report.truncated_at,
+        original=original,
+        kept_lines=len(kept.splitlines()),
+        last_heading=" ".join(headings[-1].split()) if headings else None,
+    )
 
 
 # -- ids ---------------------------------------------------------------------------------------------
@@ -265,10 +285,11 @@ def build_record(draft: Draft, config: IntakeConfig) -> IntakeRecord:
         warnings=list(draft.warnings),
         sanitised=sanitised,
         done_dependencies=_unique(draft.done_dependencies, draft.ticket_id),
+        cut=draft.cut,
     )
 
 
-def issue_markdown(issue: TrackerIssue, max_bytes: int) -> tuple[str, list[str]]:
+def issue_markdown(issue: TrackerIssue, max_bytes: int) -> tuple[str, list[str], BodyCut | None]:
     """The issue's description as sanitised markdown, and the sanitiser's notes.
 
     Text formats are cut before conversion (a few times the cap, so the sanitiser still sees the cut);
@@ -287,7 +308,8 @@ def issue_markdown(issue: TrackerIssue, max_bytes: int) -> tuple[str, list[str]]
     except ConversionError as exc:
         raise TicketRejected(issue.key, "description", str(exc)) from None
     clean = sanitise(markdown, max_bytes)
-    return clean.text, clean.report.notes()
+    original = f"{len(issue.description)} characters"
+    return clean.text, clean.report.notes(), body_cut(clean.text, clean.report, original)
 
 
 def map_issue(issue: TrackerIssue, config: IntakeConfig, source_name: str) -> IntakeRecord:
@@ -296,7 +318,7 @@ def map_issue(issue: TrackerIssue, config: IntakeConfig, source_name: str) -> In
         ticket_id = ticket_id_for_key(issue.key, issue.tracker, issue.project, config)
     except ValueError as exc:
         raise TicketRejected(issue.key, "id", str(exc)) from None
-    markdown, notes = issue_markdown(issue, config.max_body_bytes)
+    markdown, notes, cut = issue_markdown(issue, config.max_body_bytes)
     draft = Draft(
         key=issue.key,
         ticket_id=ticket_id,
@@ -305,6 +327,7 @@ def map_issue(issue: TrackerIssue, config: IntakeConfig, source_name: str) -> In
         title=issue.title,
         markdown=markdown,
         sanitised=notes,
+        cut=cut,
         project=issue.project,
         tracker_key=issue.key,
         url=issue.url,

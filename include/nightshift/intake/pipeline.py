@@ -43,6 +43,8 @@ SEQUENCED = "intake/sequenced.json"
 MANIFEST = "manifest.yaml"
 NOT_READY_KIND = "not-ready"
 _DEPENDENCY_ITEM = "dependencies resolved:"
+#: Missing items read from the ticket's text (a cut text may have lost them).
+_TEXT_ITEMS = ("acceptance criteria:", "no open questions: the checklist")
 
 
 class IntakeStepError(RuntimeError):
@@ -236,6 +238,8 @@ def validate(
         missing = list(report.missing_required)
         if tid in cyclic:
             missing.append(f"dependency cycle: {cyclic[tid]}")
+        if (cut := _cut_note(record, missing)) is not None:
+            missing.insert(0, cut)
         waiting = [d for d in record.ticket.dependencies if d not in ready and not resolver.done(d, record)]
         only_dependencies = all(m.startswith(_DEPENDENCY_ITEM) for m in missing)
         not_ready.append(
@@ -264,6 +268,26 @@ def validate(
     )
     batch.write_model(VALIDATED, validated)
     return validated
+
+
+def _cut_note(record: IntakeRecord, missing: list[str]) -> str | None:
+    """Why the criteria may not have been seen: the text was cut before its readiness sections."""
+    cut = record.cut
+    if cut is None or not any(m.startswith(_TEXT_ITEMS) for m in missing):
+        return None
+    absent = [
+        name
+        for name, seen in (
+            ("Acceptance Criteria", bool(record.ticket.acceptance_criteria)),
+            ("Agent Readiness", record.checklist.present),
+        )
+        if not seen
+    ]
+    return (
+        f"ticket text cut {cut.where()} (intake.max_body_bytes): "
+        f"{' and '.join(absent) or 'the readiness sections'} not in the kept part; "
+        "shorten the text or move those sections up"
+    )
 
 
 def _cycles(records: dict[str, IntakeRecord], candidates: set[str]) -> dict[str, str]:
@@ -299,9 +323,12 @@ def _final_report(
 # -- step 3 ----------------------------------------------------------------------------------------------
 
 
-def sequence_and_write(batch: BatchArtifacts, batch_config: BatchConfig) -> BatchManifest:
+def sequence_and_write(
+    batch: BatchArtifacts, batch_config: BatchConfig, horizon: dt.timedelta | None = None
+) -> BatchManifest:
     """Sequence the ready tickets (carry-overs first), write one record per ticket, then manifest.yaml.
 
+    `horizon`, the length of the night when known, makes the order deadline-aware (nightshift.sequencing).
     A manifest that generation has moved past `pending` is never rewritten.
     """
     collected, digest = _collected(batch)
@@ -316,7 +343,14 @@ def sequence_and_write(batch: BatchArtifacts, batch_config: BatchConfig) -> Batc
 
     ready = set(validated.ready)
     records = {r.id: r for r in collected.records if r.id in ready}
-    base_order = [t.id for t in sequence([r.ticket for r in records.values()])]
+    base_order = [
+        t.id
+        for t in sequence(
+            [r.ticket for r in records.values()],
+            horizon=horizon,
+            parallel_agents=batch_config.parallel_agents,
+        )
+    ]
     carried = {tid for tid, r in records.items() if r.carried_over_from}
     dependencies = {tid: r.ticket.dependencies for tid, r in records.items()}
     order = prioritise_carryovers(base_order, dependencies, carried)

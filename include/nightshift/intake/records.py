@@ -48,6 +48,23 @@ class Rejection(BaseModel):
         return f"{self.source}: ticket {self.ticket_key}: {self.field}: {self.reason}"
 
 
+class BodyCut(BaseModel):
+    """Where intake cut a ticket text at the size limit (intake.max_body_bytes): nothing after it was read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit_bytes: int
+    original: str | None = None  # "200000 bytes" or "180000 characters", when known without reading it all
+    kept_lines: int = 0
+    last_heading: str | None = None  # the last heading in the kept part (ticket text: shown guarded)
+
+    def where(self) -> str:
+        """`at 65536 bytes (of 200000 bytes), after line 812, under the heading "Notes"`."""
+        of = f" (of {self.original})" if self.original else ""
+        under = f', under the heading "{self.last_heading[:80]}"' if self.last_heading else ""
+        return f"at {self.limit_bytes} bytes{of}, after line {self.kept_lines}{under}"
+
+
 class IntakeRecord(BaseModel):
     """A ticket with what intake learnt about it; `tickets/<ID>/ticket.json` holds one per ticket."""
 
@@ -64,6 +81,8 @@ class IntakeRecord(BaseModel):
     carried_over_from: str | None = None
     #: A human's answer to the escalation of an earlier batch, sanitised; travels to the agent.
     escalation_answer: str | None = None
+    #: Set when the description was cut at the size limit (readiness only sees the kept part).
+    cut: BodyCut | None = None
 
     @property
     def id(self) -> str:

@@ -14,7 +14,14 @@ from typing import BinaryIO, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nightshift.intake.config import IntakeConfig, SourceConfig
-from nightshift.intake.mapping import Draft, build_record, gitlab_prefix, map_issue, ticket_id_for_key
+from nightshift.intake.mapping import (
+    Draft,
+    body_cut,
+    build_record,
+    gitlab_prefix,
+    map_issue,
+    ticket_id_for_key,
+)
 from nightshift.intake.records import Held, IntakeRecord, Rejection, TicketRejected
 from nightshift.intake.sanitise import sanitise, sanitise_stream
 from nightshift.models import check_ticket_id
@@ -234,6 +241,7 @@ class FileSource(TicketSource):
             title=front.title,
             markdown=body.text,
             sanitised=body.report.notes(),
+            cut=body_cut(body.text, body.report),
             project=ticket_id.rsplit("-", 1)[0],
             url=front.url,
             labels=list(front.labels),
@@ -335,7 +343,6 @@ def build_sources(
                 )
             )
     return sources
-
 
 
 class DryRunSource(TicketSource):

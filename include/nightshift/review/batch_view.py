@@ -13,6 +13,7 @@ from nightshift import layout
 from nightshift.artifacts import ArtifactStore, BatchArtifacts, M
 from nightshift.gates.report import GateReport, load_report
 from nightshift.generation.state import BatchState, Escalation, TicketOutcome
+from nightshift.generation.usage import BatchUsage, batch_usage
 from nightshift.intake.records import (
     CollectedTickets,
     Held,
@@ -50,6 +51,8 @@ class BatchView(BaseModel):
     held: list[Held] = Field(default_factory=list)
     answers: dict[str, EscalationAnswer] = Field(default_factory=dict)
     manifest_text: str = ""
+    #: Tokens and cost of the agent runs, per ticket and in total (nightshift.generation.usage).
+    usage: BatchUsage | None = None
 
     @property
     def batch_id(self) -> str:
@@ -106,6 +109,7 @@ def load_batch_view(store: ArtifactStore, batch_id: str, *, with_answers: bool =
         outcomes=state.outcomes(manifest.ticket_ids),
         escalations=sorted(state.escalations(), key=lambda e: e.ticket_id),
         manifest_text=text,
+        usage=batch_usage(state),
     )
     for ticket_id in manifest.ticket_ids:
         try:

@@ -133,6 +133,7 @@ def render_dashboard(
             out += _wrapped(f"✗ {nr.ticket_id} not ready: {what}", "  ")
         for rej in view.rejected:
             out += _wrapped(f"✗ {rej.ticket_key} refused ({rej.source}): {rej.field}: {rej.reason}", "  ")
+    out += _usage_lines(view)
     if metrics is not None:
         out += [f"╠{_RULE}╣", _line("Metrics (target):")]
         for target in metrics.targets():
@@ -147,3 +148,15 @@ def render_dashboard(
         out += [_line(f"  {week.line()}") for week in trend]
     out.append(f"╚{_RULE}╝")
     return "\n".join(out)
+
+
+def _usage_lines(view: BatchView) -> list[str]:
+    """Agent usage (nightshift.generation.usage): the batch total, then each ticket by cost."""
+    usage = view.usage
+    if usage is None or not (usage.total.total_tokens or usage.total.cost_usd):
+        return []  # no agent run reported any usage (e.g. a backend that reports none)
+    out = [f"╠{_RULE}╣", _line("Agent usage (tokens, cost):")]
+    out += _wrapped(f"Batch ({usage.total.runs} runs): {usage.total.short()}", "  ")
+    for ticket_id, totals in sorted(usage.tickets.items(), key=lambda kv: (-kv[1].cost_usd, kv[0])):
+        out += _wrapped(plain(f"{ticket_id}: {totals.short()}"), "  ")
+    return out

@@ -17,6 +17,7 @@ from nightshift.forge.clients import TransportPolicy, describe_gitlab, gitlab_er
 from nightshift.forge.merge_requests import MergeRequestForge
 from nightshift.trackers.base import TrackerConfigError, TrackerError
 from nightshift.trackers.gitlab import GitLabIssueTracker
+from nightshift_airflow.provider import GITLAB_UI, form_extras
 
 
 class GitLabHook(BaseHook):
@@ -34,14 +35,7 @@ class GitLabHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port", "login"],
-            "relabeling": {"host": "GitLab URL", "password": "Private token"},
-            "placeholders": {
-                "host": "https://gitlab.example.com",
-                "extra": '{"timeout": 30, "retries": 5, "max_retry_after": 60}',
-            },
-        }
+        return GITLAB_UI  # one source with the provider's connection form (nightshift_airflow.provider)
 
     def get_conn(self) -> gitlab.Gitlab:
         """The configured client, built once per hook."""
@@ -63,7 +57,7 @@ class GitLabHook(BaseHook):
                 f"{where}: the connection needs host (the GitLab URL) and password (a private token)"
             )
         try:
-            policy = TransportPolicy.model_validate(conn.extra_dejson or {})
+            policy = TransportPolicy.model_validate(form_extras(conn.extra_dejson or {}, "gitlab"))
         except ValueError as exc:
             raise TrackerConfigError(f"{where}: invalid extras: {exc}") from exc
         url = conn.host if "://" in conn.host else f"https://{conn.host}"

@@ -10,26 +10,16 @@ retries of 429/503, see nightshift.trackers.jira_client).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from airflow.sdk import BaseHook
 from jira import JIRA
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from nightshift.trackers.base import TrackerConfigError, TrackerError
 from nightshift.trackers.jira import JiraTracker
 from nightshift.trackers.jira_client import describe_service, make_jira_client
-
-
-class JiraExtras(BaseModel):
-    """The connection's extras, validated: a typo fails with the connection named, not silently."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    deployment: Literal["cloud", "server"] | None = None
-    timeout: float = Field(default=30.0, gt=0, le=600)
-    max_retries: int = Field(default=3, ge=0, le=10)
-    max_retry_delay: float = Field(default=60.0, ge=0, le=3600)
+from nightshift_airflow.provider import JIRA_UI, JiraExtras, form_extras
 
 
 class JiraHook(BaseHook):
@@ -47,18 +37,7 @@ class JiraHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {
-                "host": "Jira URL",
-                "login": "User name or e-mail (empty for a personal access token)",
-                "password": "Password, API token or personal access token",
-            },
-            "placeholders": {
-                "host": "https://jira.example.com",
-                "extra": '{"deployment": "server", "timeout": 30, "max_retries": 3, "max_retry_delay": 60}',
-            },
-        }
+        return JIRA_UI  # one source with the provider's connection form (nightshift_airflow.provider)
 
     def get_conn(self) -> JIRA:
         """The configured client, built (and its credentials checked) once per hook."""
@@ -69,7 +48,7 @@ class JiraHook(BaseHook):
             if not host:
                 raise TrackerConfigError(f"{where}: the connection needs host (the Jira base URL)")
             try:
-                extras = JiraExtras.model_validate(conn.extra_dejson or {})
+                extras = JiraExtras.model_validate(form_extras(conn.extra_dejson or {}, "jira"))
             except ValidationError as exc:
                 raise TrackerConfigError(f"{where}: invalid extras: {exc}") from exc
             url = host if "://" in host else f"https://{host}"

@@ -3,6 +3,8 @@ intake (collect, validate) and generation (comments, follow-ups) so neither impo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from nightshift.intake.config import SourceConfig
 from nightshift.trackers.base import Tracker
 
@@ -16,3 +18,10 @@ def tracker_for(source: SourceConfig) -> Tracker:
     from nightshift_airflow.hooks.gitlab import GitLabHook
 
     return GitLabHook(gitlab_conn_id=source.connection_id or "gitlab_default").get_tracker(source.projects)
+
+
+def sources_base() -> Path:
+    """What relative `folder`s of file sources (and intake.followup_folder) are relative to."""
+    from nightshift.config import DEFAULT_CONFIG
+
+    return DEFAULT_CONFIG.parents[2]

@@ -15,10 +15,10 @@ MANIFEST_ASSET = Asset("nightshift://batch-manifest", group="nightshift")
 
 
 def _sources(config: Any, context: Context) -> list[Any]:
-    from nightshift.config import DEFAULT_CONFIG
     from nightshift.intake.sources import DryRunSource, build_sources
+    from nightshift_airflow.hooks.trackers import sources_base
 
-    sources = build_sources(config.intake, tracker_for, base_dir=DEFAULT_CONFIG.parents[2])
+    sources = build_sources(config.intake, tracker_for, base_dir=sources_base())
     if (context.get("params") or {}).get("dry_run"):
         return [DryRunSource(source) for source in sources]
     return sources
@@ -84,6 +84,7 @@ class SequenceOperator(BaseOperator):
     def execute(self, context: Context) -> str:
         from nightshift.config import cached_config
         from nightshift.intake.pipeline import sequence_and_write
+        from nightshift.sequencing import night_length
         from nightshift_airflow.runtime import batch_artifacts
 
         config = cached_config()
@@ -92,7 +93,8 @@ class SequenceOperator(BaseOperator):
         override = (context.get("params") or {}).get("max_tickets")
         if override:
             batch_config = batch_config.model_copy(update={"max_tickets": int(override)})
-        manifest = sequence_and_write(artifacts, batch_config)
+        night = night_length(config.windows.generation, config.windows.gates)
+        manifest = sequence_and_write(artifacts, batch_config, horizon=night)
         self.log.info(
             "batch %s: manifest with %d ticket(s): %s",
             manifest.batch_id,

@@ -3,6 +3,7 @@ it asks the flow for a Decision and turns it into Airflow's terms (return, skip,
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any, ClassVar
 
@@ -15,6 +16,14 @@ from nightshift.generation import flow
 from nightshift.generation.flow import Decision, GenerationContext
 from nightshift_airflow.links import MergeRequestLink, TicketLink
 from nightshift_airflow.triggers.batch_state import RateLimitPauseTrigger, TicketDependencyTrigger
+
+#: A rate-limit pause shorter than this is waited out inside the task, which keeps its pool slot (the
+#: whole batch is paused, so nobody else could use it) and starts the agent within a poll of the reset.
+#: A longer pause defers: no worker is held for an hour, and resuming costs one task start-up, which is
+#: small next to the pause. Deferring for a few seconds is what made resumes slow and fragile: the
+#: trigger fired while the deferring process was still exiting, the server killed it, and the ticket
+#: spent a try and waited out retry_delay.
+WAIT_IN_TASK_MAX_S = 300.0
 
 
 class _TicketStep:
@@ -38,7 +47,10 @@ class _TicketStep:
         if decision.action == "defer":
             self.defer(  # type: ignore[attr-defined]
                 trigger=RateLimitPauseTrigger(
-                    gen.state.artifacts.store.url, gen.batch_id, poll_seconds=_poll(gen, "pause")
+                    gen.state.artifacts.store.url,
+                    gen.batch_id,
+                    poll_seconds=_poll(gen, "pause"),
+                    until=decision.until.isoformat() if decision.until else None,
                 ),
                 method_name="resume_after_pause",
             )
@@ -97,12 +109,26 @@ class CheckpointOperator(_TicketStep, BaseOperator):
 
     def execute(self, context: Context) -> Any:
         gen = self._generation(context)
-        decision = flow.before_checkpoint(gen, self.ticket_id, self.checkpoint)
-        if decision.action == "continue":
-            ti = context["ti"]
-            attempt = f"try{ti.try_number}-{int(time.time())}"
-            decision = flow.run_checkpoint(gen, self.ticket_id, self.checkpoint, attempt)
-        return self._act(decision, gen, context)
+        while True:
+            decision = flow.before_checkpoint(gen, self.ticket_id, self.checkpoint)
+            if decision.action == "continue":
+                ti = context["ti"]
+                attempt = f"try{ti.try_number}-{int(time.time())}"
+                decision = flow.run_checkpoint(gen, self.ticket_id, self.checkpoint, attempt)
+            if not self._wait_in_task(decision, gen):
+                return self._act(decision, gen, context)
+
+    def _wait_in_task(self, decision: Decision, gen: GenerationContext) -> bool:
+        """Sleep through a short pause (re-checking every poll: another rate limit can extend it, a
+        fourth aborts the batch); False when the decision is not a short pause."""
+        if decision.action != "defer" or decision.until is None:
+            return False
+        left = (decision.until - dt.datetime.now(dt.UTC)).total_seconds()
+        if left > WAIT_IN_TASK_MAX_S:
+            return False
+        self.log.info("%s: waiting %.1f s in the task for the pause to end", self.ticket_id, max(left, 0))
+        time.sleep(min(max(left, 0.0), _poll(gen, "pause")))
+        return True
 
     def resume_after_pause(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         return self.execute(context)

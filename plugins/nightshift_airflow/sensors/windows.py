@@ -1,42 +1,21 @@
-"""Waits, deferred, for a window of the spec's schedule (18:00 generation, 06:00 gates, 08:00 review)."""
+"""Waits, deferred, for a window of the spec's schedule (18:00 generation, 06:00 gates, 08:00 review).
+
+The gates window does not wait for generation: at 06:00 the night is over (agents still running are
+stopped by their own deadline and carried over), so gates and the review queue start on time. A manual
+run that skips the windows has no 06:00; its gates wait for generation to finish instead."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger, TimeDeltaTrigger
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.definitions.context import Context
 
-from nightshift_airflow.schedule import batch_timezone
+from nightshift_airflow.windows import next_window, window_opens
 
-
-def next_window(after: dt.datetime, hhmm: str, tz: str) -> dt.datetime:
-    """The first time `hhmm` (local to `tz`) at or after `after`."""
-    zone = ZoneInfo(tz)
-    local = after.astimezone(zone)
-    hour, minute = (int(x) for x in hhmm.split(":"))
-    candidate = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if candidate < local:
-        candidate += dt.timedelta(days=1)
-    return candidate.astimezone(dt.UTC)
-
-
-def window_opens(context: Context, window: str, windows: Any) -> dt.datetime | None:
-    """When `window` opens for this run; None for a manual run that skips the windows."""
-    params = context.get("params") or {}
-    if not params.get("wait_for_windows", True):
-        return None
-    dag_run = context["dag_run"]
-    # Walk the windows in order from the run's intake time, so 06:00 means the morning after 18:00.
-    at = dag_run.logical_date or dag_run.run_after
-    for name in ("generation", "gates", "review"):
-        at = next_window(at, getattr(windows, name), batch_timezone())
-        if name == window:
-            return at
-    raise ValueError(f"unknown window {window!r}")
+__all__ = ["WindowSensor", "generation_finished", "next_window", "window_opens"]
 
 
 class WindowSensor(BaseSensorOperator):
@@ -45,10 +24,21 @@ class WindowSensor(BaseSensorOperator):
     template_fields = ("window",)
     ui_color = "#eeeeee"
 
-    def __init__(self, *, window: str, previous_window: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        window: str,
+        previous_window: str | None = None,
+        after_generation: bool = False,
+        recheck_seconds: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.window = window
         self.previous_window = previous_window
+        #: Without windows (a manual run), wait for finish_generation rather than not at all.
+        self.after_generation = after_generation
+        self.recheck_seconds = recheck_seconds
 
     def _target(self, context: Context) -> dt.datetime | None:
         from nightshift.config import cached_config
@@ -61,6 +51,11 @@ class WindowSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> None:
         target = self._target(context)
+        if target is None and self.after_generation and not generation_finished(context):
+            self.log.info("window %s: no window in this run; waiting for generation to finish", self.window)
+            self.defer(
+                trigger=TimeDeltaTrigger(dt.timedelta(seconds=self.recheck_seconds)), method_name="recheck"
+            )
         if target is None or dt.datetime.now(dt.UTC) >= target:
             self.log.info("window %s: no wait", self.window)
             return
@@ -69,3 +64,15 @@ class WindowSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> None:
         return None
+
+    def recheck(self, context: Context, event: Any = None) -> None:
+        self.execute(context)
+
+
+def generation_finished(context: Context) -> bool:
+    """finish_generation has run: the manifest is completed, aborted or reviewed."""
+    from nightshift.models import BatchStatus
+    from nightshift_airflow.runtime import batch_artifacts, read_manifest
+
+    status = read_manifest(batch_artifacts(context)).status
+    return status in (BatchStatus.COMPLETED, BatchStatus.ABORTED, BatchStatus.REVIEWED)

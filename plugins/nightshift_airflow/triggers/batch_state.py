@@ -1,5 +1,11 @@
 """Triggers that watch a batch's records in the artifact store. They only read: a trigger may run
-more than once, so it has no side effects."""
+more than once, so it has no side effects.
+
+Neither fires before it has slept once: the task that deferred checked the records just before
+deferring, and a trigger that fires while that task's process is still exiting gets the process killed
+by the server (a failed try, then retry_delay). Sleeping first costs nothing, since the records were
+just read.
+"""
 
 from __future__ import annotations
 
@@ -59,22 +65,26 @@ class TicketDependencyTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         while True:
+            await asyncio.sleep(self.poll_seconds)  # the sensor has just looked: sleep first
             found = await asyncio.to_thread(self._check)
             if found is not None:
                 yield TriggerEvent(found)
                 return
-            await asyncio.sleep(self.poll_seconds)
 
 
 class RateLimitPauseTrigger(BaseTrigger):
     """Fires once the batch-wide rate-limit pause is over. Re-reads the records while it waits, because
     another ticket's rate limit can extend the pause."""
 
-    def __init__(self, artifacts_url: str, batch_id: str, poll_seconds: float = 5.0) -> None:
+    def __init__(
+        self, artifacts_url: str, batch_id: str, poll_seconds: float = 5.0, until: str | None = None
+    ) -> None:
         super().__init__()
         self.artifacts_url = artifacts_url
         self.batch_id = batch_id
         self.poll_seconds = poll_seconds
+        #: The reset time the operator saw when it deferred (ISO 8601): nothing is read before it.
+        self.until = until
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -83,8 +93,17 @@ class RateLimitPauseTrigger(BaseTrigger):
                 "artifacts_url": self.artifacts_url,
                 "batch_id": self.batch_id,
                 "poll_seconds": self.poll_seconds,
+                "until": self.until,
             },
         )
+
+    def _first_wait(self) -> float:
+        """Until the reset the operator saw, and at least one poll."""
+        left = 0.0
+        if self.until:
+            until = dt.datetime.fromisoformat(self.until)
+            left = (until - dt.datetime.now(dt.UTC)).total_seconds()
+        return max(left, self.poll_seconds)
 
     def _check(self) -> tuple[bool, float]:
         state = _state(self.artifacts_url, self.batch_id)
@@ -97,6 +116,7 @@ class RateLimitPauseTrigger(BaseTrigger):
         return False, max(0.05, min(self.poll_seconds, left))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        await asyncio.sleep(self._first_wait())
         while True:
             done, wait = await asyncio.to_thread(self._check)
             if done:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
@@ -30,6 +31,11 @@ case "$mode" in
     echo "# edited" >> src/utils.py; exit 2 ;;
   say)
     echo "The scope is src/utils.py only." ;;
+  claude-429)
+    echo '{"type":"result","is_error":true,"api_error_status":429,"result":"API Error: 429 Please try again in 30s.","usage":{"input_tokens":3,"output_tokens":0}}'
+    exit 1 ;;
+  claude-answer)
+    echo '{"type":"result","is_error":false,"result":"Scope: {\"checkpoint\": \"C0\", \"status\": \"ok\", \"scope\": {\"files\": [\"src/utils.py\"]}}","usage":{"input_tokens":3,"output_tokens":1},"total_cost_usd":0.01}' ;;
 esac
 exit 0
 """
@@ -131,7 +137,8 @@ def test_usage_from_claude_json(command, make_request, worktree, tmp_path):
     result = command("claude", usage_format="claude-json").run(make_request(worktree, "C1"), tmp_path / "run")
     assert result.status == "ok"
     assert json.loads((tmp_path / "run" / "usage.json").read_text()) == {
-        "input_tokens": 15, "output_tokens": 7, "cost_usd": 0.25}
+        "input_tokens": 15, "output_tokens": 7, "cost_usd": 0.25, "cached_input_tokens": 5, "model": "",
+        "cost_source": "agent"}
 
 
 def test_usage_from_codex_events():
@@ -174,3 +181,18 @@ def test_every_preset_validates_and_builds():
                        env={"EXTRA": "1"}, allowed_hosts=["127.0.0.1:9"])
     assert mini.command_vars["model"] == "openai/gpt-4o-mini" and mini.command_vars["api_base"].endswith(":9/v1")
     assert mini.env["MSWEA_CONFIGURED"] == "true" and mini.env["EXTRA"] == "1"
+
+
+def test_a_rate_limit_the_cli_reports_is_rate_limited_with_its_reset_time(command, make_request, worktree, tmp_path):
+    result = command("claude-429", usage_format="claude-json").run(make_request(worktree, "C2"), tmp_path / "run")
+    assert result.status == "rate_limited" and "429" in result.reason
+    assert result.rate_limit_reset_at is not None
+    wait = (result.rate_limit_reset_at - datetime.datetime.now(datetime.UTC)).total_seconds()
+    assert 0 < wait <= 30
+    assert result.usage.input_tokens == 3
+
+
+def test_a_result_json_in_the_final_answer_becomes_the_result(command, make_request, worktree, tmp_path):
+    result = command("claude-answer", usage_format="claude-json").run(make_request(worktree, "C0"), tmp_path / "run")
+    assert result.status == "ok" and result.scope is not None and result.scope.files == ["src/utils.py"]
+    assert result.usage.cost_usd == 0.01 and result.usage.cost_source == "agent"

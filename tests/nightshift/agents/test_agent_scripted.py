@@ -180,7 +180,8 @@ checkpoints:
     result = scripted(timeout_seconds=10).run(make_request(worktree, "C0"), tmp_path / "run")
     assert result.status == "ok" and result.duration_seconds >= 1.2
     usage = json.loads((tmp_path / "run" / "usage.json").read_text())
-    assert usage == {"input_tokens": 100, "output_tokens": 20, "cost_usd": 0.5}
+    assert usage == {"input_tokens": 100, "output_tokens": 20, "cost_usd": 0.5, "cached_input_tokens": 0,
+                     "model": "", "cost_source": "agent"}
 
 
 def test_out_of_scope_edit_is_reported(scripted, make_request, worktree, behaviours, tmp_path):

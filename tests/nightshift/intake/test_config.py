@@ -46,14 +46,23 @@ def test_queries_follow_the_ready_label_and_projects():
     [
         ({"ready_label": ""}, "intake.ready_label: a label cannot be empty"),
         ({"not_ready_label": "a,b"}, "intake.not_ready_label"),
-        ({"not_ready_label": "ready-for-agent"}, "ready_label and not_ready_label must differ"),
+        (
+            {"not_ready_label": "ready-for-agent"},
+            "ready_label, not_ready_label and partial_label must differ",
+        ),
         ({"sources": [{"kind": "jira"}]}, "a jira source needs connection_id"),
         ({"sources": [{"kind": "jira", "connection_id": "j", "jql": "  "}]}, "the JQL is empty"),
-        ({"sources": [{"kind": "jira", "connection_id": "j", "jql": 'labels = "x'}]}, "unbalanced double quote"),
+        (
+            {"sources": [{"kind": "jira", "connection_id": "j", "jql": 'labels = "x'}]},
+            "unbalanced double quote",
+        ),
         ({"sources": [{"kind": "gitlab", "connection_id": "g", "label": ""}]}, "a label cannot be empty"),
         ({"sources": [{"kind": "files"}]}, "a files source needs folder"),
         ({"sources": [{"kind": "files", "folder": "x", "jql": "a = b"}]}, "takes only folder"),
-        ({"sources": [{"kind": "jira", "connection_id": "j", "projects": ["proj"]}]}, "not a Jira project key"),
+        (
+            {"sources": [{"kind": "jira", "connection_id": "j", "projects": ["proj"]}]},
+            "not a Jira project key",
+        ),
         ({"gitlab_key_prefixes": {"group/app": "app"}}, "must be upper-case ASCII"),
         ({"gitlab_key_prefixes": {"a/x": "APP", "b/x": "APP"}}, "used by both a/x and b/x"),
         ({"routing": {"rules": [{"repository": "group/app"}]}}, "needs project, component or label"),

@@ -68,7 +68,12 @@ def test_routing_rules_by_project_component_label(config):
             "sources": [{"kind": "jira", "connection_id": "j"}],
             "routing": {
                 "rules": [
-                    {"project": "PROJ", "component": "api", "repository": "group/api", "base_branch": "develop"},
+                    {
+                        "project": "PROJ",
+                        "component": "api",
+                        "repository": "group/api",
+                        "base_branch": "develop",
+                    },
                     {"label": "web", "repository": "group/web"},
                 ],
             },
@@ -118,7 +123,15 @@ def test_complexity_custom_field_wins_over_label_and_checklist(config):
 
 @pytest.mark.parametrize(
     "key",
-    ["proj-1", "PROJ-1$(id)", "-upload-pack=evil", "PROJ-\u0661", "PROJ\u202e-1", "P" * 30 + "-1", "PROJ-1\n"],
+    [
+        "proj-1",
+        "PROJ-1$(id)",
+        "-upload-pack=evil",
+        "PROJ-\u0661",
+        "PROJ\u202e-1",
+        "P" * 30 + "-1",
+        "PROJ-1\n",
+    ],
 )
 def test_malicious_jira_keys_are_rejected_naming_the_field(config, key):
     with pytest.raises(TicketRejected) as exc:

@@ -35,14 +35,14 @@ def source_of(tracker: FakeTracker, config, name: str = "jira") -> TrackerSource
 
 
 def run(batch, tracker, config, batch_config=None):
-    return run_intake(batch, [source_of(tracker, config)], config, batch_config or BatchConfig(), created_at=BATCH_DATE)
+    return run_intake(
+        batch, [source_of(tracker, config)], config, batch_config or BatchConfig(), created_at=BATCH_DATE
+    )
 
 
 def files_with_mtimes(batch) -> dict[str, int]:
     root = batch.local_path()
-    return {
-        str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*")) if p.is_file()
-    }
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_ready_tickets_are_written_in_dependency_order(batch, config):
@@ -197,7 +197,12 @@ def test_a_rejected_query_is_reported_before_any_ticket_is_touched(batch):
         {
             "sources": [
                 {"kind": "jira", "name": "good", "connection_id": "a"},
-                {"kind": "jira", "name": "bad", "connection_id": "b", "jql": "labels = ready ORDER BY nonsense"},
+                {
+                    "kind": "jira",
+                    "name": "bad",
+                    "connection_id": "b",
+                    "jql": "labels = ready ORDER BY nonsense",
+                },
             ],
             "routing": {"default_repository": "group/app"},
         }
@@ -223,7 +228,10 @@ def test_a_malformed_ticket_is_reported_and_left_out_while_others_proceed(batch,
     )
     sources = [source_of(tracker, strict)]
     collected = collect(batch, sources, strict, created_at=BATCH_DATE)
-    assert [(r.ticket_key, r.field) for r in collected.rejected] == [("PROJ-2", "priority"), ("'bad key\\u202e'", "id")]
+    assert [(r.ticket_key, r.field) for r in collected.rejected] == [
+        ("PROJ-2", "priority"),
+        ("'bad key\\u202e'", "id"),
+    ]
     validate(batch, sources, strict)
     assert sequence_and_write(batch, BatchConfig()).ticket_ids == ["PROJ-1"]
     assert tracker.writes == []  # a malformed ticket is reported in collected.json, not commented on

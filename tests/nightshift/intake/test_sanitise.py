@@ -114,7 +114,9 @@ def test_cut_respects_the_byte_limit_on_a_character_boundary(text, limit):
     result = sanitise(text, max_bytes=limit)
     body = result.text.split("\n\n[Nightshift:")[0] if result.report.truncated_at else result.text
     assert len(body.encode("utf-8", errors="surrogatepass")) <= limit
-    assert (result.report.truncated_at is not None) == (len(text.encode("utf-8", errors="surrogatepass")) > limit)
+    assert (result.report.truncated_at is not None) == (
+        len(text.encode("utf-8", errors="surrogatepass")) > limit
+    )
 
 
 class CountingStream(io.RawIOBase):

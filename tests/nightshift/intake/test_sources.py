@@ -26,7 +26,9 @@ def test_fake_tracker_satisfies_the_protocol():
 
 
 def test_tracker_source_reads_jira_and_gitlab_through_one_path(config):
-    jira = FakeTracker.of(jira_issue("PROJ-1"), jira_issue("PROJ-2", done=True), jira_issue("PROJ-3", labels=[]))
+    jira = FakeTracker.of(
+        jira_issue("PROJ-1"), jira_issue("PROJ-2", done=True), jira_issue("PROJ-3", labels=[])
+    )
     gitlab = FakeTracker.of(gitlab_issue("group/app", 7), name="fake-gitlab")
     jira_items = list(TrackerSource(jira, "q", config, kind="jira", name="jira").fetch())
     gitlab_items = list(TrackerSource(gitlab, "ready-for-agent", config, kind="gitlab").fetch())
@@ -88,7 +90,12 @@ def test_file_source_reads_front_matter_and_body(tmp_path, config):
     record = items[0]
     assert isinstance(record, IntakeRecord)
     ticket = record.ticket
-    assert (ticket.id, ticket.title, ticket.priority, ticket.complexity) == ("DEMO-1", "First", "high", "large")
+    assert (ticket.id, ticket.title, ticket.priority, ticket.complexity) == (
+        "DEMO-1",
+        "First",
+        "high",
+        "large",
+    )
     assert ticket.labels == ["a", "b"] and ticket.dependencies == ["DEMO-0"]
     assert ticket.estimated_files == ["src/x.py"]
     assert (ticket.repository, ticket.base_branch) == ("group/calc", "dev")

@@ -1,0 +1,372 @@
+"""A whole night under the real scheduler: makespan against its lower bound, overhead per ticket, and the
+delay of a rate-limit resume.
+
+One local stack (nightshift_local: api-server, scheduler, triggerer, dag-processor on SQLite with the
+LocalExecutor, the stand-in GitLab, the scripted agent in the bubblewrap sandbox) runs three batches in
+turn, from ticket files written to a temporary folder:
+
+- `rate_limit`: one ticket whose C1 is rate-limited once (reset a few seconds ahead). `rate_limit_resume_s`
+  is the time from the reset to the launch of the next agent run (launch.json, written when the flow
+  lets the agent go); the c1_plan task's try number says
+  whether the resume cost a try.
+- `20x3`: 20 tickets, 3 agents, the scripted agent sleeps 20 s per checkpoint (60 s per ticket), some
+  dependency chains.
+- `200x10`: 200 tickets, 10 agents, 5 s per checkpoint (15 s per ticket), chains of 4.
+
+For a night, makespan = from the end of start_generation to the end of the last ticket task. The lower
+bound is max(longest dependency chain of agent time, total agent time / parallel_agents) with the stated
+agent time. `overhead_s_per_ticket` = (parallel_agents x makespan - seconds inside agent processes) /
+tickets: agent-slot time the orchestration spent on anything but agents (scheduling, task start-up,
+worktrees, git, merge requests, and the idle tail when the last round does not fill every agent).
+Nights are selected with `python -m benchmarks batch --nights 20x3,rate_limit`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+from benchmarks._harness import Case, Result, Settings, check
+
+TARGET_20X3 = 1.10
+TARGET_200X10 = 1.25
+TARGET_OVERHEAD = 5.0
+POLL_S = 1.0
+T = TypeVar("T")  # generation.pause_poll_seconds and dependency_poll_seconds in the bench config
+
+
+@dataclass(frozen=True)
+class Night:
+    name: str
+    key: str  # the tickets' project key
+    tickets: int
+    agents: int
+    checkpoint_s: float  # the scripted agent's sleep in each of C0, C1, C2
+    chain: int  # tickets come in dependency chains of this length
+    timeout_s: float  # give up waiting for the night after this long
+
+    @property
+    def ticket_s(self) -> float:
+        return 3 * self.checkpoint_s
+
+    @property
+    def lower_bound(self) -> float:
+        longest = min(self.chain, self.tickets) * self.ticket_s
+        return max(longest, self.tickets * self.ticket_s / self.agents)
+
+
+NIGHTS = {
+    "20x3": Night("20x3", "NIGHTA", tickets=20, agents=3, checkpoint_s=20, chain=3, timeout_s=1500),
+    "200x10": Night("200x10", "NIGHTB", tickets=200, agents=10, checkpoint_s=5, chain=4, timeout_s=2100),
+    "quick": Night("quick", "NIGHTQ", tickets=4, agents=2, checkpoint_s=2, chain=2, timeout_s=600),
+}
+
+
+def ticket_file(tid: str, deps: list[str]) -> str:
+    dep_line = ", ".join(deps) if deps else "None"
+    return f"""---
+id: {tid}
+title: Bench ticket {tid}
+priority: medium
+complexity: small
+labels: [ready-for-agent]
+dependencies: [{", ".join(deps)}]
+estimated_files: [docs/bench/{tid}.md]
+---
+A benchmark ticket: the scripted agent sleeps, then writes one file.
+
+## Acceptance criteria
+- docs/bench/{tid}.md exists
+
+## Test cases
+- the file is there
+
+## Agent Readiness
+- [x] Acceptance criteria clear
+- [x] No open questions
+- [x] Dependencies: {dep_line}
+- [x] Estimated files: docs/bench/{tid}.md
+- [x] Complexity: Small
+"""
+
+
+def behaviour(tid: str, sleep_s: float, rate_limit_reset_s: int | None = None) -> str:
+    c1_first = (
+        f"      - rate_limit: {{times: 1, reset_seconds: {rate_limit_reset_s}}}\n"
+        if rate_limit_reset_s
+        else ""
+    )
+    return (
+        f"description: bench ticket {tid}\ncheckpoints:\n"
+        f"  C0:\n    steps:\n      - sleep: {sleep_s}\n"
+        f"  C1:\n    steps:\n{c1_first}      - sleep: {sleep_s}\n"
+        f"  C2:\n    steps:\n      - sleep: {sleep_s}\n"
+        f'      - write: {{path: docs/bench/{tid}.md, content: "{tid}\\n"}}\n'
+    )
+
+
+def write_night(folder: Path, behaviours: Path, prefix: str, night: Night) -> list[str]:
+    folder.mkdir(parents=True)
+    ids = [f"{prefix}-{i}" for i in range(1, night.tickets + 1)]
+    for i, tid in enumerate(ids):
+        deps = [ids[i - 1]] if i % night.chain else []
+        (folder / f"{tid}.md").write_text(ticket_file(tid, deps))
+        (behaviours / f"{tid}.yaml").write_text(behaviour(tid, night.checkpoint_s))
+    return ids
+
+
+def _ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def agent_runs(batch: Path) -> list[dict[str, Any]]:
+    """Every sandboxed agent run of the batch (run.json, written by the runner around the process)."""
+    runs = []
+    for run_json in sorted(batch.glob("tickets/*/runs/*/run.json")):
+        data = json.loads(run_json.read_text())
+        end = _ts(data["finished_at"])
+        duration = float(data["duration_seconds"])
+        launch = json.loads((run_json.parent / "launch.json").read_text())
+        runs.append(
+            {
+                "ticket": data["ticket"],
+                "checkpoint": data["checkpoint"],
+                "status": data.get("status"),
+                "start": end - dt.timedelta(seconds=duration),
+                "end": end,
+                "seconds": duration,
+                # When the flow let the agent go (microseconds; run.json's finished_at has whole seconds).
+                "launched": _ts(launch["launched_at"]),
+            }
+        )
+    return runs
+
+
+class Bench:
+    """The demo environment with the bench's tickets and behaviours, one batch at a time."""
+
+    def __init__(self, root: Path, agents: int) -> None:
+        from nightshift_local.demo import DemoEnvironment
+
+        self.root = root
+        self.behaviours = root / "behaviours"
+        self.behaviours.mkdir(parents=True)
+        self.env = DemoEnvironment(root / "env", agents, self._overrides(root / "none", agents, 1))
+        self.env.stack.parallelism = agents + 4  # pool tasks plus the steps outside the pool
+
+    def _overrides(self, tickets: Path, agents: int, n: int) -> dict[str, Any]:
+        return {
+            "batch": {"max_tickets": max(n, 1), "timeout_per_ticket": "60m", "parallel_agents": agents},
+            "generation": {"dependency_poll_seconds": POLL_S, "pause_poll_seconds": POLL_S},
+            "agent": {"scripted": {"behaviours_dir": str(self.behaviours)}},
+            "intake": {"sources": [{"kind": "files", "name": "bench", "folder": str(tickets)}]},
+        }
+
+    def start(self) -> Bench:
+        self.env.start()
+        return self
+
+    def stop(self) -> None:
+        self.env.stop()
+
+    def run_batch(self, tickets: Path, n: int, agents: int, batch_id: str, timeout: float) -> dict[str, Any]:
+        from nightshift_local.demo import demo_config
+
+        stack = self.env.stack
+        stack.airflow("pools", "set", "nightshift_agents", str(agents), "Nightshift agents (bench)")
+        self.env.write_config(demo_config(self.env.root, agents), self._overrides(tickets, agents, n))
+        run_id = _trigger(stack, batch_id)
+        deadline = time.monotonic() + timeout
+        tis: list[dict[str, Any]] = []
+        while True:
+            time.sleep(5 if n > 50 else 2)
+            dead = [name for name, proc in stack.processes.items() if proc.poll() is not None]
+            if dead:
+                raise RuntimeError(f"airflow {', '.join(dead)} exited: {_last_error(stack.home, dead[0])}")
+            try:  # a busy api-server may answer slowly: a missed poll is not a failed night
+                tis = stack.task_instances(run_id)
+                state = stack.run_state(run_id)
+            except (RuntimeError, OSError, requests.RequestException):
+                continue
+            finish = [t for t in tis if t["task_id"] == "finish_generation"]
+            if finish and finish[0]["state"] in ("success", "failed", "upstream_failed", "skipped"):
+                break
+            if state in ("success", "failed"):
+                break
+            if time.monotonic() > deadline:
+                done = len(list(self.env.batch_dir(batch_id).glob("tickets/*/outcome.json")))
+                raise TimeoutError(
+                    f"batch {batch_id}: {done} of {n} tickets through generation after {timeout:.0f} s"
+                )
+        # The gates and review stages are not part of the night's makespan: end the run here.
+        _retry(lambda: stack.api("PATCH", f"/dags/{_dag()}/dagRuns/{run_id}", json={"state": "success"}))
+        return {"run_id": run_id, "tis": tis, "batch": self.env.batch_dir(batch_id)}
+
+
+def _last_error(home: Path, component: str) -> str:
+    """The last error line of a component's log, for the crash line."""
+    try:
+        lines = (home / "logs" / f"{component}.log").read_text(errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    errors = [line for line in lines if "Error" in line or "error" in line]
+    return (errors[-1] if errors else lines[-1] if lines else "empty log")[-200:]
+
+
+def _retry(call: Callable[[], T], attempts: int = 5) -> T:
+    """Call again after a timeout: a busy api-server may answer late (the calls here are idempotent)."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except (OSError, requests.RequestException, RuntimeError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(3)
+    raise AssertionError("unreachable")
+
+
+def _trigger(stack: Any, batch_id: str) -> str:
+    """Trigger the run named after the batch; after a timeout, the run may exist already."""
+    conf = {"wait_for_windows": False, "batch_id": batch_id}
+    for attempt in range(5):
+        try:
+            return str(stack.trigger(conf, run_id=batch_id))
+        except (OSError, requests.RequestException, RuntimeError):
+            try:
+                stack.api("GET", f"/dags/{_dag()}/dagRuns/{batch_id}")
+                return batch_id
+            except (OSError, requests.RequestException, RuntimeError):
+                if attempt == 4:
+                    raise
+                time.sleep(3)
+    raise AssertionError("unreachable")
+
+
+def _dag() -> str:
+    from nightshift_local.stack import DAG_ID
+
+    return DAG_ID
+
+
+def measure_night(bench: Bench, night: Night) -> dict[str, Any]:
+    folder = bench.root / f"tickets-{night.name}"
+    ids = write_night(folder, bench.behaviours, night.key, night)
+    timeout = float(os.environ.get("BENCH_NIGHT_TIMEOUT_S") or night.timeout_s)
+    out = bench.run_batch(folder, len(ids), night.agents, f"2026-01-05-bench-{night.name}", timeout)
+    tis = out["tis"]
+    start = next(_ts(t["end_date"]) for t in tis if t["task_id"] == "start_generation")
+    ticket_tis = [t for t in tis if t["task_id"].startswith("ticket.")]
+    ends = [_ts(t["end_date"]) for t in ticket_tis if t.get("end_date")]
+    states: dict[str, int] = {}
+    for t in ticket_tis:
+        if t["task_id"] == "ticket.draft_merge_request":
+            states[t["state"]] = states.get(t["state"], 0) + 1
+    check(states.get("success", 0) == len(ids), f"{night.name}: merge request steps ended {states}")
+    makespan = (max(ends) - start).total_seconds()
+    runs = agent_runs(out["batch"])
+    inside = sum(r["seconds"] for r in runs)
+    retries = sum(1 for t in ticket_tis if (t.get("try_number") or 1) > 1)
+    return {
+        "makespan_s": makespan,
+        "lower_bound_s": night.lower_bound,
+        "ratio": makespan / night.lower_bound,
+        "agent_s": inside,
+        "stated_agent_s": night.tickets * night.ticket_s,
+        "overhead_s_per_ticket": (night.agents * makespan - inside) / night.tickets,
+        "sandbox_s_per_run": (inside - night.tickets * night.ticket_s) / max(1, len(runs)),
+        "task_instances": len(ticket_tis),
+        "retried_task_instances": retries,
+    }
+
+
+def measure_rate_limit(bench: Bench, reset_s: int = 8) -> dict[str, Any]:
+    folder = bench.root / "tickets-rate-limit"
+    folder.mkdir()
+    tid = "RL-1"
+    (folder / f"{tid}.md").write_text(ticket_file(tid, []))
+    (bench.behaviours / f"{tid}.yaml").write_text(behaviour(tid, 1, rate_limit_reset_s=reset_s))
+    out = bench.run_batch(folder, 1, 1, "2026-01-05-bench-rate-limit", 600)
+    events = [json.loads(p.read_text()) for p in out["batch"].glob("ratelimits/*.json")]
+    check(len(events) == 1, f"{len(events)} rate-limit records, not 1")
+    reset = _ts(events[0]["reset_at"])
+    runs = agent_runs(out["batch"])
+    after = [r["launched"] for r in runs if r["launched"] >= reset]
+    check(bool(after), "no agent run after the pause")
+    c1 = next(t for t in out["tis"] if t["task_id"] == "ticket.c1_plan")
+    return {
+        "resume_s": (min(after) - reset).total_seconds(),
+        "c1_try_number": c1.get("try_number"),
+        "c1_state": c1.get("state"),
+    }
+
+
+def bench_batch(settings: Settings) -> Iterator[Result]:
+    names = os.environ.get("BENCH_NIGHTS") or ("rate_limit,quick" if settings.quick else "rate_limit,20x3")
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    nights = [NIGHTS[n] for n in chosen if n in NIGHTS]
+    agents = max([n.agents for n in nights] or [1])
+    keep = os.environ.get("BENCH_KEEP")
+    with tempfile.TemporaryDirectory(prefix="nightshift-bench-batch-") as tmp:
+        root = Path(keep) if keep else Path(tmp)
+        bench = Bench(root, agents).start()
+        try:
+            if "rate_limit" in chosen:
+                yield _rate_limit_result(bench)
+            overheads: list[float] = []
+            for night in nights:
+                yield from _night_results(bench, night, overheads)
+            if overheads:
+                worst = max(overheads)
+                yield Result(
+                    "overhead_s_per_ticket",
+                    f"{worst:.1f} s (worst of {', '.join(f'{o:.1f}' for o in overheads)})",
+                    f"<= {TARGET_OVERHEAD:g} s",
+                    worst <= TARGET_OVERHEAD,
+                    figure=round(worst, 2),
+                )
+        finally:
+            bench.stop()
+
+
+def _rate_limit_result(bench: Bench) -> Result:
+    rl = measure_rate_limit(bench)
+    target = 2 * POLL_S
+    return Result(
+        "rate_limit_resume_s",
+        f"{rl['resume_s']:.2f} s from the reset to the next agent run; c1_plan try {rl['c1_try_number']}, "
+        f"{rl['c1_state']} (pause poll {POLL_S:g} s)",
+        f"<= {target:g} s, 1 try",
+        rl["resume_s"] <= target and rl["c1_try_number"] == 1,
+        figure=round(rl["resume_s"], 2),
+    )
+
+
+def _night_results(bench: Bench, night: Night, overheads: list[float]) -> Iterator[Result]:
+    try:
+        m = measure_night(bench, night)
+    except Exception as exc:  # one night's failure still lets the others report
+        yield Result(f"makespan_ratio_{night.name}", "", "", crashed=f"{type(exc).__name__}: {exc}"[:300])
+        return
+    overheads.append(m["overhead_s_per_ticket"])
+    target = TARGET_20X3 if night.tickets <= 20 else TARGET_200X10
+    yield Result(
+        f"makespan_ratio_{night.name}",
+        f"{m['ratio']:.2f}: {m['makespan_s']:.0f} s for a lower bound of {m['lower_bound_s']:.0f} s; "
+        f"{m['overhead_s_per_ticket']:.1f} s overhead/ticket, sandbox {m['sandbox_s_per_run']:.2f} s/run, "
+        f"{m['task_instances']} task instances, {m['retried_task_instances']} retried",
+        f"<= {target:g}",
+        m["ratio"] <= target,
+        figure=round(m["ratio"], 3),
+    )
+
+
+CASES = [Case("batch", bench_batch)]
