@@ -209,7 +209,8 @@ def added_lines(diff: str) -> Iterator[tuple[str, int, str]]:
 def _plugins(names: tuple[str, ...]) -> tuple[Any, ...]:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-    by_name: dict[str, Any] = {cls.__name__: cls for cls in get_mapping_from_secret_type_to_class().values()}
+    mapping: dict[str, Any] = dict(get_mapping_from_secret_type_to_class())
+    by_name: dict[str, Any] = {plugin.__name__: plugin for plugin in mapping.values()}
     unknown = sorted(set(names) - set(by_name))
     if unknown:
         raise ValueError(f"forge.fence.secret_plugins: unknown detect-secrets plugin(s) {', '.join(unknown)}")
