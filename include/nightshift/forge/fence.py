@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from nightshift.forge.git import GITLINK_MODE, diff_raw, resolve_commit, run_git
+from nightshift.globs import glob_regex
 
 FenceKind = Literal["protected_path", "secret", "gitlink", "binary", "size"]
 
@@ -123,28 +124,8 @@ class FencePolicy(BaseModel):
 
 
 # ------------------------------------------------------------------------------------- protected paths
-@functools.lru_cache(maxsize=512)
 def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """`**/` any folders (or none), `/**` everything below, `*` and `?` within one path segment."""
-    out, i = [], 0
-    pattern = pattern.strip().lstrip("/")
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+    return glob_regex(pattern.strip().lstrip("/"))
 
 
 def protected_match(path: str, patterns: Iterable[str]) -> str | None:

@@ -13,9 +13,9 @@ import re
 from pydantic import BaseModel, ConfigDict, Field
 
 from nightshift.agents.contract import ImplementResult, PlanResult
-from nightshift.gates.globs import matches_any
 from nightshift.gates.report import GateReport
 from nightshift.generation.usage import UsageTotals
+from nightshift.globs import matches_any
 from nightshift.models import Ticket
 from nightshift.publish import guard
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from nightshift.gates.config import GatesConfig
 from nightshift.gates.diff import Diff, LineChanges, export_tree, line_changes
-from nightshift.gates.globs import matches_any
 from nightshift.gates.report import CheckResult, Flag
+from nightshift.globs import matches_any
 from nightshift.models import Ticket
 
 log = logging.getLogger(__name__)

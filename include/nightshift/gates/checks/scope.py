@@ -14,8 +14,8 @@ from __future__ import annotations
 import posixpath
 
 from nightshift.gates.checks import CheckContext, CheckOutcome, flagged
-from nightshift.gates.globs import matches_any
 from nightshift.gates.report import Flag
+from nightshift.globs import matches_any
 
 NAME = "scope"
 MAX_FLAGS = 30

@@ -1,5 +1,7 @@
 """Repository path globs as tickets and configs write them: `*` within a folder, `**` across folders,
-and a plain folder name covering everything below it (`src/billing` or `src/billing/`)."""
+and a plain folder name covering everything below it (`src/billing` or `src/billing/`).
+
+One grammar for every path rule: ticket scopes (gates), protected paths (the pre-push fence)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ _GLOB_CHARS = set("*?[")
 
 
 @lru_cache(maxsize=1024)
-def _compile(pattern: str) -> re.Pattern[str]:
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """`**/` any folders (or none), `/**` everything below, `*` and `?` within one path segment."""
     out, i = [], 0
     while i < len(pattern):
         if pattern.startswith("**/", i):
@@ -39,7 +42,7 @@ def matches(path: str, pattern: str) -> bool:
     if not _GLOB_CHARS & set(pattern):
         folder = pattern.rstrip("/")
         return path == folder or path.startswith(folder + "/")
-    return _compile(pattern).match(path) is not None
+    return glob_regex(pattern).match(path) is not None
 
 
 def matches_any(path: str, patterns: Iterable[str]) -> bool:
