@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from nightshift.review.links import review_page_url
 from nightshift_local.stack import REPO, AirflowStack
 
 DEMO = REPO / "include" / "demo"
@@ -250,6 +251,53 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The spec's Trend Tracking example, weeks 1 and 2: the demo's two earlier weeks of reviewed batches.
+EARLIER_WEEKS = [(14, 12, 9, 82, [11, 14, 9, 13]), (7, 15, 12, 84, [8, 12, 10, 16])]
+
+
+def seed_earlier_weeks(artifacts_root: Path, today: dt.date | None = None) -> list[str]:
+    """Metrics records of two reviewed batches one and two weeks back, so the demo's trend is never
+    empty. Only `review/metrics.json` is written: the batch picker and carry-over ignore a folder
+    without a manifest, and the trend reads nothing else."""
+    from nightshift.artifacts import ArtifactStore
+    from nightshift.review.metrics import BatchMetrics, ReviewTime, save_metrics
+
+    store = ArtifactStore(artifacts_root.resolve().as_uri())
+    today = today or dt.datetime.now(dt.UTC).date()
+    seeded = []
+    for days, tickets, completed, score, minutes in EARLIER_WEEKS:
+        day = today - dt.timedelta(days=days)
+        batch_id = f"{day:%Y-%m-%d}-overnight"
+        queued = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(8, 0), dt.UTC)
+        save_metrics(
+            store.batch(batch_id),
+            BatchMetrics(
+                batch_id=batch_id,
+                created_at=f"{day:%Y-%m-%d}T18:00:00Z",
+                computed_at=queued,
+                status="reviewed",
+                tickets=tickets,
+                completed=completed,
+                escalated=2,
+                failed=tickets - completed - 2,
+                scores=[score] * completed,
+                merge_requests=completed,
+                review_times=[
+                    ReviewTime(
+                        ticket_id=f"DEMO-{100 + i}",
+                        started_at=queued,
+                        reviewed_at=queued + dt.timedelta(minutes=m),
+                        event="approval",
+                        done=True,
+                    )
+                    for i, m in enumerate(minutes)
+                ],
+            ),
+        )
+        seeded.append(batch_id)
+    return seeded
+
+
 def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: float = 900) -> int:
     env = DemoEnvironment(root, parallel_agents)
     stack = env.stack
@@ -258,6 +306,7 @@ def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: 
     started = time.monotonic()
     try:
         env.start()
+        seed_earlier_weeks(root / "artifacts")
         print(
             f"demo: Airflow at {stack.base_url} (user admin, password {stack.password}); "
             f"logs in {stack.home / 'logs'}"
@@ -293,6 +342,7 @@ def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: 
             )
         for mr in env.merge_requests():
             print(f"demo: MR !{mr['iid']} {mr['source_branch']} -> {mr['target_branch']}: {mr['web_url']}")
+        print(f"demo: review page    {review_page_url(stack.base_url, batch_id)} (sign in as admin)")
         if keep:
             print("demo: serving until Ctrl-C (Airflow UI and stand-ins stay up)")
             try:
