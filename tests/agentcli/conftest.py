@@ -22,7 +22,7 @@ import pytest
 
 from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, CheckpointResult, Limits
-from nightshift.agents.runner import build_runner
+from nightshift.agents.backends import build_runner
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore
 from nightshift.generation.state import BatchState

@@ -20,7 +20,7 @@ import yaml
 
 from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import Checkpoint
-from nightshift.agents.runner import build_runner
+from nightshift.agents.backends import build_runner
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore
 from nightshift.forge.clients import make_gitlab_client
