@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from nightshift.agents.backends import build_runner
 from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, CheckpointResult, Limits
-from nightshift.agents.backends import build_runner
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore
 from nightshift.generation.state import BatchState

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
+from nightshift.agents.backends import build_runner
 from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import Checkpoint
-from nightshift.agents.backends import build_runner
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore
 from nightshift.forge.clients import make_gitlab_client
