@@ -63,6 +63,15 @@ TARGETS = {
 }
 
 
+def _percent(part: int, whole: int) -> float | None:
+    """One rule for every rate of the batch and the trend: no tickets, no rate (not 0 %)."""
+    return 100.0 * part / whole if whole else None
+
+
+def _mean(values: list[int] | list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 class ReviewTime(BaseModel):
     """One MR's review: when the clock started and what stopped it (None: not reviewed yet)."""
 
@@ -106,15 +115,15 @@ class BatchMetrics(BaseModel):
 
     @property
     def completion_rate(self) -> float | None:
-        return 100.0 * self.with_mr / self.tickets if self.tickets else None
+        return _percent(self.with_mr, self.tickets)
 
     @property
     def average_score(self) -> float | None:
-        return sum(self.scores) / len(self.scores) if self.scores else None
+        return _mean(self.scores)
 
     @property
     def escalation_rate(self) -> float | None:
-        return 100.0 * self.escalated / self.tickets if self.tickets else None
+        return _percent(self.escalated, self.tickets)
 
     @property
     def reviewed_minutes(self) -> list[float]:
@@ -122,8 +131,7 @@ class BatchMetrics(BaseModel):
 
     @property
     def review_minutes(self) -> float | None:
-        done = self.reviewed_minutes
-        return sum(done) / len(done) if done else None
+        return _mean(self.reviewed_minutes)
 
     @property
     def all_reviewed(self) -> bool:
@@ -279,19 +287,19 @@ class WeekTrend(BaseModel):
 
     @property
     def completion_rate(self) -> float | None:
-        return 100.0 * self.with_mr / self.tickets if self.tickets else None
+        return _percent(self.with_mr, self.tickets)
 
     @property
     def average_score(self) -> float | None:
-        return sum(self.scores) / len(self.scores) if self.scores else None
+        return _mean(self.scores)
 
     @property
     def escalation_rate(self) -> float | None:
-        return 100.0 * self.escalated / self.tickets if self.tickets else None
+        return _percent(self.escalated, self.tickets)
 
     @property
     def average_review_minutes(self) -> float | None:
-        return sum(self.review_minutes) / len(self.review_minutes) if self.review_minutes else None
+        return _mean(self.review_minutes)
 
     def line(self) -> str:
         completion = f"{self.completion_rate:.0f}%" if self.completion_rate is not None else "n/a"
