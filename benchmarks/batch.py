@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import requests
 
 from benchmarks._harness import Case, Result, Settings, check
+from nightshift.agents.evidence import agent_runs
 
 TARGET_20X3 = 1.10
 TARGET_200X10 = 1.25
@@ -126,29 +127,6 @@ def write_night(folder: Path, behaviours: Path, prefix: str, night: Night) -> li
 
 def _ts(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def agent_runs(batch: Path) -> list[dict[str, Any]]:
-    """Every sandboxed agent run of the batch (run.json, written by the runner around the process)."""
-    runs = []
-    for run_json in sorted(batch.glob("tickets/*/runs/*/run.json")):
-        data = json.loads(run_json.read_text())
-        end = _ts(data["finished_at"])
-        duration = float(data["duration_seconds"])
-        launch = json.loads((run_json.parent / "launch.json").read_text())
-        runs.append(
-            {
-                "ticket": data["ticket"],
-                "checkpoint": data["checkpoint"],
-                "status": data.get("status"),
-                "start": end - dt.timedelta(seconds=duration),
-                "end": end,
-                "seconds": duration,
-                # When the flow let the agent go (microseconds; run.json's finished_at has whole seconds).
-                "launched": _ts(launch["launched_at"]),
-            }
-        )
-    return runs
 
 
 class Bench:
@@ -273,7 +251,7 @@ def measure_night(bench: Bench, night: Night) -> dict[str, Any]:
     check(states.get("success", 0) == len(ids), f"{night.name}: merge request steps ended {states}")
     makespan = (max(ends) - start).total_seconds()
     runs = agent_runs(out["batch"])
-    inside = sum(r["seconds"] for r in runs)
+    inside = sum(r.seconds for r in runs)
     retries = sum(1 for t in ticket_tis if (t.get("try_number") or 1) > 1)
     return {
         "makespan_s": makespan,
@@ -299,7 +277,7 @@ def measure_rate_limit(bench: Bench, reset_s: int = 8) -> dict[str, Any]:
     check(len(events) == 1, f"{len(events)} rate-limit records, not 1")
     reset = _ts(events[0]["reset_at"])
     runs = agent_runs(out["batch"])
-    after = [r["launched"] for r in runs if r["launched"] >= reset]
+    after = [r.launched for r in runs if r.launched is not None and r.launched >= reset]
     check(bool(after), "no agent run after the pause")
     c1 = next(t for t in out["tis"] if t["task_id"] == "ticket.c1_plan")
     return {

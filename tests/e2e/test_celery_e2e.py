@@ -13,7 +13,6 @@ otherwise. Its database and Redis db are private and removed afterwards.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 import requests
 
+from nightshift.agents.evidence import agent_runs, peak_concurrency
 from nightshift_local.celery_stack import CeleryDeployment, missing_packages, start_servers
 from nightshift_local.demo import DemoEnvironment
 
@@ -96,19 +96,6 @@ def _wait_for_run(stack: Any, run_id: str, timeout: float) -> str:
     return f"not finished after {timeout}s"
 
 
-def _ts(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _peak(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    current = peak = 0
-    for _, delta in events:
-        current += delta
-        peak = max(peak, current)
-    return peak
-
-
 def test_the_demo_batch_completes_on_two_celery_workers(batch):
     assert batch["state"] == "success"
     hosts = {ti["hostname"] for ti in batch["tis"] if ti["state"] == "success"}
@@ -120,14 +107,10 @@ def test_the_demo_batch_completes_on_two_celery_workers(batch):
 
 
 def test_the_agents_pool_holds_across_the_workers(batch):
-    runs = []
-    for run_json in sorted(Path(batch["dir"]).glob("tickets/*/runs/*/run.json")):
-        data = json.loads(run_json.read_text())
-        end = _ts(data["finished_at"])
-        runs.append((end - dt.timedelta(seconds=float(data["duration_seconds"])), end))
+    runs = [(run.start, run.end) for run in agent_runs(Path(batch["dir"]))]
     agent_tis = [t for t in batch["tis"] if t.get("pool") == "nightshift_agents" and t["state"] == "success"]
-    print(f"\nagent runs: {len(runs)}, peak concurrent: {_peak(runs)} (pool {PARALLEL_AGENTS})")
-    assert len(runs) >= 10 and 1 <= _peak(runs) <= PARALLEL_AGENTS
+    print(f"\nagent runs: {len(runs)}, peak concurrent: {peak_concurrency(runs)} (pool {PARALLEL_AGENTS})")
+    assert len(runs) >= 10 and 1 <= peak_concurrency(runs) <= PARALLEL_AGENTS
     assert {t["hostname"] for t in agent_tis} == set(WORKERS)  # both workers ran agents
 
 

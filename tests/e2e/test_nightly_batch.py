@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from nightshift.agents.evidence import agent_runs
+from nightshift.agents.evidence import peak_concurrency as max_overlap
 from nightshift_local.demo import DemoEnvironment
 from tests.e2e.conftest import PARALLEL_AGENTS, TIMEOUT
 
@@ -25,28 +27,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]  # the first test also
 
 def _ts(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def agent_runs(batch: Path) -> list[dict[str, Any]]:
-    """Every sandboxed agent run of the batch with its start and end time."""
-    runs = []
-    for run_json in sorted(batch.glob("tickets/*/runs/*/run.json")):
-        data = json.loads(run_json.read_text())
-        end = _ts(data["finished_at"])
-        start = end - dt.timedelta(seconds=float(data["duration_seconds"]))
-        launch = json.loads((run_json.parent / "launch.json").read_text())
-        runs.append({"ticket": data["ticket"], "checkpoint": data["checkpoint"], "status": data.get("status"),
-                     "start": start, "end": end, "launched": _ts(launch["launched_at"])})
-    return runs
-
-
-def max_overlap(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals], key=lambda x: (x[0], x[1]))
-    current = peak = 0
-    for _, delta in events:
-        current += delta
-        peak = max(peak, current)
-    return peak
 
 
 def outcomes(batch: Path) -> dict[str, str]:
@@ -109,7 +89,7 @@ def test_tracker_writes_happen_once(demo_batch, env):
 def test_agent_checkpoints_never_exceed_parallel_agents(demo_batch):
     runs = agent_runs(demo_batch["batch"])
     assert len(runs) >= 15
-    peak = max_overlap([(r["start"], r["end"]) for r in runs])
+    peak = max_overlap([(r.start, r.end) for r in runs])
     print(f"\nagent runs: {len(runs)}, peak concurrent agent checkpoints: {peak} (parallel_agents={PARALLEL_AGENTS})")
     assert 1 <= peak <= PARALLEL_AGENTS
     # Pool task instances measured from their start/end times. A pool instance defers only for a
@@ -152,14 +132,14 @@ def test_rate_limit_pauses_the_batch_and_resumes_from_the_last_checkpoint(demo_b
     events = [json.loads(p.read_text()) for p in sorted(batch.glob("ratelimits/*.json"))]
     assert [(e["ticket_id"], e["checkpoint"]) for e in events] == [("DEMO-5", "C2"), ("DEMO-5", "C2")]
     runs = agent_runs(batch)
-    demo5 = [r["checkpoint"] for r in runs if r["ticket"] == "DEMO-5"]
+    demo5 = [r.checkpoint for r in runs if r.ticket == "DEMO-5"]
     assert demo5.count("C0") == 1 and demo5.count("C1") == 1 and demo5.count("C2") == 3
     for event in events:
         # `launched` is when the flow last checked the batch and let the agent go: never inside a pause.
         hit, reset = _ts(event["hit_at"]), _ts(event["reset_at"])
-        started_in_pause = [r for r in runs if hit < r["launched"] < reset]
+        started_in_pause = [r for r in runs if hit < r.launched < reset]
         assert started_in_pause == [], f"agent runs launched during the pause: {started_in_pause}"
-        assert all(r["start"] - r["launched"] < dt.timedelta(seconds=5) for r in runs)
+        assert all(r.start - r.launched < dt.timedelta(seconds=5) for r in runs)
     c2 = ti(demo_batch["tis"], "ticket.c2_implement", "DEMO-5")
     assert c2["state"] == "success"
 
@@ -197,7 +177,7 @@ def test_fourth_rate_limit_aborts_and_carries_everything_over(demo_batch, env):
     unfinished = {k: v for k, v in final.items() if v not in ("completed", "partial", "escalated", "failed", "skipped")}
     assert unfinished and set(unfinished.values()) == {"carried_over"}
     fourth = _ts(events[-1]["hit_at"])
-    late = [r for r in agent_runs(batch) if r["launched"] > fourth]
+    late = [r for r in agent_runs(batch) if r.launched > fourth]
     assert late == [], f"checkpoints started after the abort: {late}"
 
 

@@ -253,9 +253,11 @@ class AgentRunner(ABC):
             mounts=mounts,
             stdin=invocation.stdin,
         )
+        process_started = dt.datetime.now(dt.UTC)
         try:
             outcome = self.sandbox.run(spec)
         finally:
+            process_ended = dt.datetime.now(dt.UTC)
             if proxy is not None:
                 proxy.stop()
         egress = [d.as_dict() for d in proxy.decisions] if proxy is not None else []
@@ -305,6 +307,10 @@ class AgentRunner(ABC):
                         "signals_sent": outcome.signals_sent,
                         "processes_left": outcome.processes_left,
                         "duration_seconds": outcome.duration_seconds,
+                        # Wall-clock bounds of the sandboxed process, to the microsecond: what the
+                        # parallel_agents proof measures overlaps with.
+                        "process_started_at": process_started.isoformat(),
+                        "process_ended_at": process_ended.isoformat(),
                         "stdout_dropped_bytes": outcome.stdout_dropped,
                         "stderr_dropped_bytes": outcome.stderr_dropped,
                         "env_names": sorted(env),
