@@ -38,10 +38,14 @@ RUN pip install --no-cache-dir -c constraints.txt -c constraints-deploy.txt \
         -r requirements.txt -r requirements-deploy.txt
 
 # Then the project itself, without touching the pinned dependencies. Editable on purpose: the package
-# finds include/config (agents.yaml, prompts/) and include/demo next to its source tree, exactly as in the
+# finds include/config (agents.yaml, prompts/) next to its source tree, exactly as in the
 # `make` venv; a plain `pip install .` would look for them inside site-packages and not find them.
 COPY --chown=airflow:0 pyproject.toml README.md ./
-COPY --chown=airflow:0 include/ include/
+# Only the product: the core and its shipped configuration. The stand-in servers (include/standins), the
+# local stack (include/nightshift_local) and the demo's tickets and behaviours (include/demo) are for tests
+# and `make demo`; .dockerignore keeps them out of the build context too.
+COPY --chown=airflow:0 include/nightshift/ include/nightshift/
+COPY --chown=airflow:0 include/config/ include/config/
 COPY --chown=airflow:0 plugins/ plugins/
 COPY --chown=airflow:0 dags/ dags/
 COPY --chown=airflow:0 deploy/check_sandbox.py deploy/check_sandbox.py

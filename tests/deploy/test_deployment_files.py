@@ -449,7 +449,7 @@ def test_dockerfile_installs_with_the_committed_constraints_as_airflow() -> None
     assert requirements == {"requirements.txt", "requirements-deploy.txt"}
     project = [shlex.split(cmd) for _, cmd in pip_steps if "--no-deps" in cmd]
     assert len(project) == 1 and project[0][-2:] == ["-e", "."], (
-        "the project goes in editable (its include/config and include/demo stay beside the code), "
+        "the project goes in editable (its include/config stays beside the code), "
         "and with --no-deps so it cannot move a pinned dependency"
     )
     # Everything pip reads was copied before it runs.
@@ -460,7 +460,7 @@ def test_dockerfile_installs_with_the_committed_constraints_as_airflow() -> None
         if keyword == "RUN" and "-r requirements.txt" in args:
             assert (constraints | requirements) <= copied
         if keyword == "RUN" and "--no-deps" in args:
-            assert {"pyproject.toml", "README.md", "include/", "plugins/", "dags/"} <= copied
+            assert {"pyproject.toml", "README.md", "include/nightshift/", "include/config/", "plugins/", "dags/"} <= copied
 
 
 def test_dockerfile_runtime_settings() -> None:
@@ -491,6 +491,10 @@ def test_dockerignore_keeps_secrets_out_and_lets_the_copied_files_in() -> None:
         "tests/conftest.py",
         "include/nightshift/__pycache__/config.cpython-311.pyc",
         "nightshift.egg-info/PKG-INFO",
+        # Only the product reaches the image: no stand-in servers, local stack or demo tickets.
+        "include/standins/gitlab/__init__.py",
+        "include/nightshift_local/demo.py",
+        "include/demo/behaviours/normal.yaml",
     ):
         assert dockerignore_excludes(path), f"{path} would be sent to the image builder"
     for keyword, args in dockerfile_instructions():
