@@ -190,7 +190,14 @@ def _task_pid_running_agent(ticket: str, checkpoint: str, timeout: float = 240) 
         for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
             cmd = " ".join(proc.info["cmdline"] or [])
             if "bwrap" in cmd and f"NIGHTSHIFT_TICKET {ticket}" in cmd and f"NIGHTSHIFT_CHECKPOINT {checkpoint}" in cmd:
-                return int(proc.info["ppid"])
+                # bwrap's own child (the sandbox's init) has the same command line: the task process is
+                # the parent of the outermost one, never another bwrap.
+                try:
+                    parent = psutil.Process(proc.info["ppid"])
+                    if "bwrap" not in " ".join(parent.cmdline()):
+                        return parent.pid
+                except psutil.Error:
+                    continue
         time.sleep(0.5)
     raise AssertionError(f"no agent process for {ticket} {checkpoint} within {timeout}s")
 
