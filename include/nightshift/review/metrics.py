@@ -72,6 +72,29 @@ def _mean(values: list[int] | list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+class _SpecRates:
+    """The spec's three ticket-based rates, spelled once for a batch and for a week of batches."""
+
+    tickets: int
+    escalated: int
+    scores: list[int]
+
+    def _tickets_with_mr(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def completion_rate(self) -> float | None:
+        return _percent(self._tickets_with_mr(), self.tickets)
+
+    @property
+    def average_score(self) -> float | None:
+        return _mean(self.scores)
+
+    @property
+    def escalation_rate(self) -> float | None:
+        return _percent(self.escalated, self.tickets)
+
+
 class ReviewTime(BaseModel):
     """One MR's review: when the clock started and what stopped it (None: not reviewed yet)."""
 
@@ -91,7 +114,7 @@ class ReviewTime(BaseModel):
         return max(0.0, (self.reviewed_at - self.started_at).total_seconds() / 60)
 
 
-class BatchMetrics(BaseModel):
+class BatchMetrics(_SpecRates, BaseModel):
     """The metrics record of one batch."""
 
     batch_id: str
@@ -113,17 +136,8 @@ class BatchMetrics(BaseModel):
     def with_mr(self) -> int:
         return self.completed + self.partial
 
-    @property
-    def completion_rate(self) -> float | None:
-        return _percent(self.with_mr, self.tickets)
-
-    @property
-    def average_score(self) -> float | None:
-        return _mean(self.scores)
-
-    @property
-    def escalation_rate(self) -> float | None:
-        return _percent(self.escalated, self.tickets)
+    def _tickets_with_mr(self) -> int:
+        return self.with_mr
 
     @property
     def reviewed_minutes(self) -> list[float]:
@@ -274,7 +288,7 @@ def stored_metrics(store: ArtifactStore) -> list[BatchMetrics]:
 
 
 # --- trends ----------------------------------------------------------------------------------------
-class WeekTrend(BaseModel):
+class WeekTrend(_SpecRates, BaseModel):
     """The spec's Trend Tracking line: one ISO week of batches."""
 
     week: str  # 2026-W48
@@ -285,17 +299,8 @@ class WeekTrend(BaseModel):
     scores: list[int] = Field(default_factory=list)
     review_minutes: list[float] = Field(default_factory=list)
 
-    @property
-    def completion_rate(self) -> float | None:
-        return _percent(self.with_mr, self.tickets)
-
-    @property
-    def average_score(self) -> float | None:
-        return _mean(self.scores)
-
-    @property
-    def escalation_rate(self) -> float | None:
-        return _percent(self.escalated, self.tickets)
+    def _tickets_with_mr(self) -> int:
+        return self.with_mr
 
     @property
     def average_review_minutes(self) -> float | None:
