@@ -51,7 +51,7 @@ from string import Template
 import yaml
 
 from nightshift.agents.adapters import answer_result, read_report
-from nightshift.agents.config import AgentConfig
+from nightshift.agents.config import BUILTIN_VARS, AgentConfig
 from nightshift.agents.contract import (
     Checkpoint,
     CheckpointResult,
@@ -237,22 +237,7 @@ class CommandRunner(AgentRunner):
         super().__init__(config, environ=environ)
         self.prompts = load_prompts(config.prompts_dir)
         # Fail at build time on a template that names a variable nobody fills in.
-        probe = dict.fromkeys(
-            [
-                *config.command_vars,
-                "prompt",
-                "prompt_file",
-                "prompt_yaml_file",
-                "result_path",
-                "request_path",
-                "workspace",
-                "checkpoint",
-                "ticket_id",
-                "home",
-                "out_dir",
-            ],
-            "x",
-        )
+        probe = dict.fromkeys([*config.command_vars, *BUILTIN_VARS], "x")
         self.prices = PriceTable.load(config.prices_file)
         for arg in config.command:
             try:
