@@ -68,6 +68,21 @@ TicketId = Annotated[str, AfterValidator(check_ticket_id)]
 BatchId = Annotated[str, AfterValidator(check_batch_id)]
 Duration = Annotated[str, AfterValidator(lambda v: (parse_duration(v), v)[1])]
 
+
+def check_repo_glob(pattern: str) -> str:
+    """A file or glob inside the repository: relative, no '..', no control characters."""
+    if not pattern or pattern.startswith(("/", "\\")) or "\x00" in pattern:
+        raise ValueError(f"{pattern!r} is not a repository-relative path")
+    if any(part == ".." for part in re.split(r"[/\\]", pattern)):
+        raise ValueError(f"{pattern!r} leaves the repository ('..')")
+    if any(ord(ch) < 32 for ch in pattern):
+        raise ValueError(f"{pattern!r} contains control characters")
+    return pattern
+
+
+#: A file or glob inside the repository (a ticket's estimated files, the fence's paths).
+RepoGlob = Annotated[str, AfterValidator(check_repo_glob)]
+
 Priority = Literal["high", "medium", "low"]
 Complexity = Literal["small", "medium", "large"]
 TicketSource = Literal["jira", "gitlab", "file", "manifest"]
@@ -86,7 +101,7 @@ class Ticket(BaseModel):
     description: str = ""
     priority: Priority = "medium"
     complexity: Complexity | None = None
-    estimated_files: list[str] = Field(default_factory=list)
+    estimated_files: list[RepoGlob] = Field(default_factory=list)
     dependencies: list[TicketId] = Field(default_factory=list)
     acceptance_criteria: list[str] = Field(default_factory=list)
     open_questions: list[str] = Field(default_factory=list)
@@ -97,24 +112,6 @@ class Ticket(BaseModel):
     #: GitLab project path the work lands in (e.g. "group/app"), and its base branch.
     repository: str | None = None
     base_branch: str | None = None
-
-    @field_validator("estimated_files")
-    @classmethod
-    def _files_are_relative(cls, files: list[str]) -> list[str]:
-        for pattern in files:
-            check_repo_glob(pattern)
-        return files
-
-
-def check_repo_glob(pattern: str) -> str:
-    """A file or glob inside the repository: relative, no '..', no control characters."""
-    if not pattern or pattern.startswith(("/", "\\")) or "\x00" in pattern:
-        raise ValueError(f"{pattern!r} is not a repository-relative path")
-    if any(part == ".." for part in re.split(r"[/\\]", pattern)):
-        raise ValueError(f"{pattern!r} leaves the repository ('..')")
-    if any(ord(ch) < 32 for ch in pattern):
-        raise ValueError(f"{pattern!r} contains control characters")
-    return pattern
 
 
 class BatchConfig(BaseModel):
@@ -214,7 +211,7 @@ class ManifestTicket(BaseModel):
     id: TicketId
     priority: Priority = "medium"
     complexity: Complexity = "medium"
-    estimated_files: list[str] = Field(default_factory=list)
+    estimated_files: list[RepoGlob] = Field(default_factory=list)
     dependencies: list[TicketId] = Field(default_factory=list)
     # Optional records written by intake; absent from the spec's example, so omitted when empty.
     title: str | None = None
@@ -225,13 +222,6 @@ class ManifestTicket(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     sanitised: list[str] = Field(default_factory=list)
     carried_over_from: str | None = None
-
-    @field_validator("estimated_files")
-    @classmethod
-    def _files_are_relative(cls, files: list[str]) -> list[str]:
-        for pattern in files:
-            check_repo_glob(pattern)
-        return files
 
 
 class BatchManifest(BaseModel):
