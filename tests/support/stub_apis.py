@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.loopback import JsonHandler, LoopbackServer
 
 Block = dict[str, Any]
 Script = Callable[[dict[str, Any]], list[Block]]
@@ -33,7 +34,7 @@ Script = Callable[[dict[str, Any]], list[Block]]
 USAGE = {"input": 100, "output": 20, "cache_write": 10, "cache_read": 30}
 
 
-class _Stub:
+class _Stub(LoopbackServer):
     """Shared server, logging and 429 handling; subclasses render the protocol."""
 
     post_suffix = ""
@@ -44,17 +45,14 @@ class _Stub:
         self.retry_after = retry_after
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        super().__init__()
 
-    def start(self) -> _Stub:
+    thread_name = "stub-api"
+
+    def handler(self) -> type[JsonHandler]:
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def do_HEAD(self) -> None:
                 stub._record("HEAD", self.path, dict(self.headers), None, "")
                 self.send_response(200)
@@ -63,66 +61,27 @@ class _Stub:
 
             def do_GET(self) -> None:
                 stub._record("GET", self.path, dict(self.headers), None, "")
-                self._json(404, {"error": {"message": f"no route {self.path}"}})
+                self.send_json(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8", "replace")
-                try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    body = {}
+                raw, body = self.read_json()
+                body = body if isinstance(body, dict) else {}
                 count = stub._record("POST", self.path, dict(self.headers), body, raw)
                 if not self.path.split("?")[0].rstrip("/").endswith(stub.post_suffix):
-                    self._json(404, {"error": {"message": f"no route {self.path}"}})
+                    self.send_json(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 if stub.rate_limit_after is not None and count > stub.rate_limit_after:
                     payload, headers = stub.rate_limit_reply()
-                    self._json(429, payload, {"retry-after": str(stub.retry_after), **headers})
+                    self.send_json(429, payload, {"retry-after": str(stub.retry_after), **headers})
                     return
                 events = stub.events(body, stub.script(body), count)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Cache-Control", "no-cache")
-                self.send_header("Connection", "close")
-                self.end_headers()
+                self.start_event_stream()
                 for name, data in events:
                     self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
                 self.wfile.flush()
                 self.close_connection = True
 
-            def _json(
-                self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-            ) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="stub-api", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> _Stub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start the stub first"
-        return int(self._server.server_address[1])
+        return Handler
 
     def posts(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["method"] == "POST"]

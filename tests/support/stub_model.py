@@ -17,9 +17,10 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.support.loopback import JsonHandler, LoopbackServer
 
 Script = Sequence[str] | Callable[[dict[str, Any]], str]
 
@@ -35,7 +36,7 @@ def _text(message: dict[str, Any]) -> str:
     return str(content or "")
 
 
-class StubModel:
+class StubModel(LoopbackServer):
     """Run with `with StubModel([...]) as stub:`; point the client at stub.base_url."""
 
     def __init__(
@@ -54,35 +55,19 @@ class StubModel:
         self.log_path = log_path
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
-    # -- lifecycle --
-    def start(self) -> StubModel:
+    thread_name = "stub-model"
+
+    def handler(self) -> type[JsonHandler]:
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # keep pytest output clean
-                pass
-
-            def _send_json(
-                self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-            ) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(JsonHandler):
 
             def do_GET(self) -> None:
                 stub._record(self.path, dict(self.headers), None, "")
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send_json(
+                    self.send_json(
                         200,
                         {
                             "object": "list",
@@ -97,21 +82,16 @@ class StubModel:
                         },
                     )
                 else:
-                    self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+                    self.send_json(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8", errors="replace")
-                try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    body = None
+                raw, body = self.read_json()
                 stub._record(self.path, dict(self.headers), body, raw)
                 if not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+                    self.send_json(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 if not isinstance(body, dict):
-                    self._send_json(400, {"error": {"message": "body is not a JSON object"}})
+                    self.send_json(400, {"error": {"message": "body is not a JSON object"}})
                     return
                 if stub.rate_limit_after is not None and len(stub.chat_requests()) > stub.rate_limit_after:
                     error = {
@@ -119,7 +99,7 @@ class StubModel:
                         "type": "requests",
                         "code": "rate_limit_exceeded",
                     }
-                    self._send_json(429, {"error": error}, {"retry-after": str(stub.retry_after)})
+                    self.send_json(429, {"error": error}, {"retry-after": str(stub.retry_after)})
                     return
                 reply = stub.reply_for(body)
                 prompt_tokens = (
@@ -134,11 +114,7 @@ class StubModel:
                 created = int(time.time())
                 model = body.get("model") or stub.model
                 if body.get("stream"):
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/event-stream")
-                    self.send_header("Cache-Control", "no-cache")
-                    self.send_header("Connection", "close")
-                    self.end_headers()
+                    self.start_event_stream()
                     base = {
                         "id": ident,
                         "object": "chat.completion.chunk",
@@ -169,7 +145,7 @@ class StubModel:
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                self._send_json(
+                self.send_json(
                     200,
                     {
                         "id": ident,
@@ -187,30 +163,9 @@ class StubModel:
                     },
                 )
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="stub-model", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> StubModel:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     # -- behaviour --
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start the stub first"
-        return int(self._server.server_address[1])
-
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
