@@ -62,9 +62,12 @@ ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/nightshift/dags \
     NIGHTSHIFT_ARTIFACTS_URL=file:///opt/airflow/nightshift/artifacts \
     NIGHTSHIFT_WORKDIR=/opt/airflow/nightshift/work
 
-# Fail the build, not the first night: the tools are there, the providers import, the config validates
+# airflow_local_settings.py in $AIRFLOW_HOME/config (the preload): every Airflow process imports
+# Nightshift's task modules once before it forks, so each task instance starts without re-importing them.
+# Then fail the build, not the first night: the tools are there, the providers import, the config validates
 # and the DAG parses (no DB needed). A throwaway AIRFLOW_HOME keeps the generated airflow.cfg out of the image.
-RUN bwrap --version && git --version \
+RUN python -m nightshift_airflow.preload /opt/airflow/config \
+ && bwrap --version && git --version \
  && AIRFLOW_HOME="$(mktemp -d)" && export AIRFLOW_HOME \
  && python -c "import psycopg2, redis, airflow.providers.postgres, airflow.providers.celery, nightshift_airflow.plugin" \
  && python -c "from nightshift.config import load_config; load_config()" \

@@ -29,15 +29,6 @@ REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "nightshift_nightly_batch"
 
 
-#: $AIRFLOW_HOME/config/airflow_local_settings.py (text only: this module never imports the adapters).
-LOCAL_SETTINGS = '''"""Written by Nightshift: load the task modules before Airflow forks (see preload)."""
-
-from nightshift_airflow.preload import preload
-
-preload()
-'''
-
-
 def _parent_death_signal() -> Callable[[], None] | None:
     """Linux: a pre-exec hook that makes a component get SIGTERM if the process that started it dies,
     even by SIGKILL. Resolved in the parent, so the forked child only makes one libc call."""
@@ -163,8 +154,9 @@ class AirflowStack:
         """Airflow imports `$AIRFLOW_HOME/config/airflow_local_settings.py` in every process before it
         forks workers and tasks: preloading Nightshift's modules there spares each task instance the
         imports (see nightshift_airflow.preload)."""
-        (self.home / "config").mkdir(exist_ok=True)
-        (self.home / "config" / "airflow_local_settings.py").write_text(LOCAL_SETTINGS)
+        from nightshift_airflow.preload import install  # imports nothing of Airflow
+
+        install(self.home / "config")
 
     def _wait_healthy(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout

@@ -6,8 +6,9 @@ the child, so a task's start-up parse of dags/nightly_batch.py drops from import
 generation flow, pydantic models and python-gitlab (about 2 s of CPU on a busy 2-core machine) to
 building the DAG (under 0.1 s). Six task instances per ticket pay that start-up.
 
-Used from `airflow_local_settings.py` in `$AIRFLOW_HOME/config/` (written by nightshift_local.stack;
-the image can ship the same two lines). A module that fails to import is logged and skipped: the
+Used from `airflow_local_settings.py` in `$AIRFLOW_HOME/config/`, written by `install()`: the local
+stack (nightshift_local.stack) and the image (`python -m nightshift_airflow.preload /opt/airflow/config`
+in the Dockerfile) write the same file. A module that fails to import is logged and skipped: the
 preload only saves time, it must never stop Airflow from starting.
 """
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,25 @@ MODULES = (
 )
 
 
+#: The whole of `$AIRFLOW_HOME/config/airflow_local_settings.py`.
+LOCAL_SETTINGS = '''"""Written by Nightshift: load the task modules before Airflow forks (see preload)."""
+
+from nightshift_airflow.preload import preload
+
+preload()
+'''
+
+
+def install(config_dir: Path) -> Path:
+    """Write airflow_local_settings.py into `config_dir` (created if missing); rewriting it is harmless."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    target = config_dir / "airflow_local_settings.py"
+    partial = target.with_suffix(".py.partial")
+    partial.write_text(LOCAL_SETTINGS)
+    partial.replace(target)
+    return target
+
+
 def preload() -> list[str]:
     """Import MODULES; return the ones that failed."""
     failed = []
@@ -45,3 +67,9 @@ def preload() -> list[str]:
             log.warning("nightshift preload: %s not imported: %s", name, exc)
             failed.append(name)
     return failed
+
+
+if __name__ == "__main__":  # python -m nightshift_airflow.preload CONFIG_DIR
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m nightshift_airflow.preload AIRFLOW_HOME/config")
+    print(install(Path(sys.argv[1])))
