@@ -16,9 +16,10 @@ import gitlab
 from gitlab.exceptions import GitlabCreateError
 from pydantic import BaseModel
 
-from nightshift.forge.clients import GitLabAccount
-from nightshift.forge.idempotency import NO_BLIND_RETRY, create_once, upsert_marked_note, with_marker
+from nightshift.forge.idempotency import upsert_marked_note, with_marker
 from nightshift.trackers.base import IssueLink, TrackerConfigError, TrackerError, TrackerIssue, hidden_marker
+from nightshift.trackers.clients.gitlab import NO_BLIND_RETRY, GitLabAccount
+from nightshift.trackers.writes import Guard, create_once
 
 _KEY_RE = re.compile(
     r"\A(?P<project>[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+)#(?P<iid>[0-9]{1,9})\Z"
@@ -103,7 +104,9 @@ class GitLabIssueTracker:
         path, iid = self._writable(key)
         with self._errors(f"commenting ({marker}) on {key}", path):
             notes = self._project(path).issues.get(iid, lazy=True).notes
-            return str(upsert_marked_note(notes, marker, body, author_id=self._account.user_id()))
+            me = self._account.user_id()
+        guard = self._guard(f"on {key}", path)
+        return str(upsert_marked_note(notes, marker, body, guard=guard, author_id=me))
 
     def ensure_labels(self, key: str, add: list[str], remove: list[str] | None = None) -> None:
         path, iid = self._writable(key)
@@ -168,7 +171,9 @@ class GitLabIssueTracker:
                     key=issue.references["full"], project_id=issue.project_id, iid=issue.iid, linked=False
                 )
 
-            followup = create_once(find, create)
+            followup = create_once(
+                find, create, guard=self._guard(f"of {original_key}", path), what=f"the follow-up ({marker})"
+            )
             if not followup.linked:
                 try:
                     original.links.create(
@@ -227,6 +232,10 @@ class GitLabIssueTracker:
 
     def _errors(self, action: str, path: str) -> AbstractContextManager[None]:
         return self._account.errors(f"{action} in {path}")
+
+    def _guard(self, where: str, path: str) -> Guard:
+        """The error translation handed to `trackers.writes`, naming the issue and project."""
+        return lambda action: self._errors(f"{action} {where}", path)
 
 
 def _author(obj: Any) -> int | None:

@@ -19,8 +19,8 @@ import pytest
 from jira import JIRA
 
 from nightshift.trackers.base import Tracker, TrackerConfigError, TrackerError, hidden_marker, marker_key
+from nightshift.trackers.clients.jira import make_jira_client
 from nightshift.trackers.jira import JiraTracker, followup_label
-from nightshift.trackers.jira_client import make_jira_client
 from nightshift.trackers.text import adf_marker, to_markdown, wiki_marker
 from standins.http import Fault
 from standins.jira import READINESS_WIKI, JiraStandin, default_user, readiness_adf, start_jira
@@ -219,8 +219,17 @@ def test_without_the_guard_the_library_resends_a_dropped_post() -> None:
         standin.stop()
 
 
-def test_a_request_dropped_before_it_was_handled_fails_and_the_retry_posts_once(env: Env) -> None:
+def test_a_request_dropped_before_it_was_handled_is_resent_once(env: Env) -> None:
+    """The shared ambiguous-write rule (trackers.writes), as on GitLab: absent after a lost response."""
     env.standin.inject(Fault("POST", r"/issue/PROJ-2/comment$", "drop"))
+    env.tracker.comment_once("PROJ-2", MARKER, "Escalated")
+    assert len(env.standin.comment_bodies("PROJ-2")) == 1
+    assert env.count("POST", "/comment$") == 2  # the lost one, and one re-send after the look-up
+
+
+def test_a_request_dropped_before_it_was_handled_fails_and_the_retry_posts_once(env: Env) -> None:
+    # dropped twice: the first send and the one re-send (a single drop is re-sent, see above)
+    env.standin.inject(Fault("POST", r"/issue/PROJ-2/comment$", "drop", times=2))
     with pytest.raises(TrackerError, match="dropped the connection"):
         env.tracker.comment_once("PROJ-2", MARKER, "Escalated")
     assert env.standin.comment_bodies("PROJ-2") == []
