@@ -1,13 +1,13 @@
 """GitLab issues behind the `Tracker` interface: intake reads them, the pipeline comments and labels them.
 
-Keys are GitLab's full references (`group/app#12`). A query is a label name (or several, comma-separated,
-all required). Writes are idempotent: comments and follow-ups carry a hidden marker and are looked up
-before posting, and writes only go to the configured projects.
+Keys are GitLab's full references (`group/app#12`; ticket ids <-> references: `trackers.keys.GitLabKeys`).
+A query is a label name (or several, comma-separated, all required). Writes are idempotent: comments and
+follow-ups carry a hidden marker and go through `trackers.writes`, and writes only go to the configured
+projects.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -19,20 +19,18 @@ from pydantic import BaseModel
 from nightshift.forge.idempotency import upsert_marked_note, with_marker
 from nightshift.trackers.base import IssueLink, TrackerConfigError, TrackerError, TrackerIssue, hidden_marker
 from nightshift.trackers.clients.gitlab import NO_BLIND_RETRY, GitLabAccount
+from nightshift.trackers.keys import parse_gitlab_reference
 from nightshift.trackers.writes import Guard, create_once
 
-_KEY_RE = re.compile(
-    r"\A(?P<project>[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+)#(?P<iid>[0-9]{1,9})\Z"
-)
 _LINK_KINDS = {"relates_to", "blocks", "is_blocked_by"}
 
 
 def parse_issue_key(key: str) -> tuple[str, int]:
-    """`group/app#12` -> ("group/app", 12)."""
-    match = _KEY_RE.match(key)
-    if match is None or ".." in key:
-        raise TrackerError(f"{key!r} is not a GitLab issue reference such as group/app#12")
-    return match["project"], int(match["iid"])
+    """`group/app#12` -> ("group/app", 12); the reference rule is `trackers.keys`'."""
+    try:
+        return parse_gitlab_reference(key)
+    except ValueError as exc:
+        raise TrackerError(str(exc)) from None
 
 
 def priority_from_labels(labels: Sequence[str]) -> str | None:

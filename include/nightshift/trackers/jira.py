@@ -1,5 +1,7 @@
 """The Tracker interface over Jira (Server/DC REST v2 and Cloud REST v3), through the `jira` library.
 
+Keys are Jira's issue keys, which are ticket ids already (`trackers.keys.JiraKeys`).
+
 Every write is idempotent because Airflow runs tasks at least once (docs/security-and-reliability.md, fact 3):
 
 * comments carry a marker (`comment_once`): an invisible `{anchor:...}` wiki macro on Server/DC, a small

@@ -18,7 +18,14 @@ from typing import Any
 import pytest
 from jira import JIRA
 
-from nightshift.trackers.base import Tracker, TrackerConfigError, TrackerError, hidden_marker, marker_key
+from nightshift.trackers.base import (
+    Tracker,
+    TrackerConfigError,
+    TrackerError,
+    TrackerNotFound,
+    hidden_marker,
+    marker_key,
+)
 from nightshift.trackers.clients.jira import make_jira_client
 from nightshift.trackers.jira import JiraTracker, followup_label
 from nightshift.trackers.text import adf_marker, to_markdown, wiki_marker
@@ -150,7 +157,8 @@ def test_missing_issue_and_bad_jql_are_tracker_errors(env: Env) -> None:
         env.tracker.get("PROJ-99")
     with pytest.raises(TrackerError) as missing:
         env.tracker.is_done("PROJ-99")
-    assert getattr(missing.value.__cause__, "status_code", None) == 404  # how intake tells "no such issue"
+    assert getattr(missing.value.__cause__, "status_code", None) == 404
+    assert isinstance(missing.value, TrackerNotFound)  # how intake tells "no such issue", as on GitLab
     with pytest.raises(TrackerConfigError, match="JQL"):
         list(env.tracker.search("assignee = currentUser()"))
 
