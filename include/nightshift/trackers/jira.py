@@ -231,6 +231,7 @@ class JiraTracker:
             create,
             guard=self._call,
             what=f"the follow-up ({marker}) of {original_key}",
+            find_is_current=False,  # JQL reads a search index that lags (on Cloud, seconds)
         )
         self._ensure_link(original_key, followup)
         return followup

@@ -6,8 +6,9 @@ So, on Jira and GitLab alike (docs/security-and-reliability.md, facts 3 and 4):
 * a write is preceded by a look-up (`create_once`), and its POST is never re-sent blindly by a client
   (the clients switch their own re-send off for it, see `trackers.clients`);
 * after a lost response (`TrackerUnavailable`: 5xx, timeout, dropped connection) we look again, and
-  re-send once only when the object is verifiably absent (`write_once`); a second lost response fails
-  the task, whose Airflow retry starts again from the look-up;
+  re-send once only when the object is verifiably absent (`write_once`): the look-up must read current
+  data, not a search index that lags; a second lost response fails the task, whose Airflow retry starts
+  again from the look-up;
 * marked copies (comments, notes) converge: concurrent runs may both post, and each then keeps the
   oldest copy, deletes the others (a 404 there means the other run deleted it first) and updates the
   kept one in place (`upsert_marked`).
@@ -37,9 +38,22 @@ Guard = Callable[[str], AbstractContextManager[None]]
 __all__ = ["Guard", "MarkedCopies", "create_once", "upsert_marked", "write_once"]
 
 
-def write_once(create: Callable[[], T], check: Callable[[], T | None], *, guard: Guard, what: str) -> T:
+def write_once(
+    create: Callable[[], T],
+    check: Callable[[], T | None],
+    *,
+    guard: Guard,
+    what: str,
+    check_is_current: bool = True,
+) -> T:
     """Run `create` (whose client does not re-send it); after a lost response, `check` whether it
-    happened, and re-send once only when it verifiably did not. At most two sends per call."""
+    happened, and re-send once only when it verifiably did not. At most two sends per call.
+
+    Absence is only verified by a look-up that sees a write as soon as it is applied. One that reads a
+    lagging search index (Jira's JQL) passes `check_is_current=False`: then a lost write that the look-up
+    does not show fails the task instead (its Airflow retry looks again, later), rather than risk a
+    duplicate.
+    """
     try:
         with guard(f"writing {what}"):
             return create()
@@ -52,18 +66,27 @@ def write_once(create: Callable[[], T], check: Callable[[], T | None], *, guard:
         if found is not None:
             log.warning("%s, but the write happened; not repeating it", lost)
             return found
+        if not check_is_current:
+            raise lost from lost.__cause__  # absence not proven: a lagging index may not show it yet
         log.warning("%s, and nothing was written; sending it once more", lost)
         with guard(f"writing {what}"):
             return create()
 
 
-def create_once(find: Callable[[], T | None], create: Callable[[], T], *, guard: Guard, what: str) -> T:
+def create_once(
+    find: Callable[[], T | None],
+    create: Callable[[], T],
+    *,
+    guard: Guard,
+    what: str,
+    find_is_current: bool = True,
+) -> T:
     """What `find` sees, else `create` it under the ambiguous-write rule of `write_once`."""
     with guard(f"looking for {what}"):
         existing = find()
     if existing is not None:
         return existing
-    return write_once(create, find, guard=guard, what=what)
+    return write_once(create, find, guard=guard, what=what, check_is_current=find_is_current)
 
 
 class MarkedCopies(Protocol[C]):

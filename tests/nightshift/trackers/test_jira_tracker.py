@@ -314,6 +314,18 @@ def test_a_502_after_the_followup_was_created_leaves_one_ticket(env: Env) -> Non
     assert env.standin.links_of(key) == [("Relates", "PROJ-1", key)]
 
 
+def test_a_followup_lost_before_it_was_handled_is_not_resent_on_a_search_look_up(env: Env) -> None:
+    """The follow-up look-up reads JQL, a search index that may lag: it proves no absence, so the
+    lost create fails the task (whose retry looks again) instead of risking a second ticket."""
+    marker = marker_key(batch="b1", ticket="PROJ-1", kind="followup")
+    env.standin.inject(Fault("POST", r"/issue$", "drop"))
+    with pytest.raises(TrackerError, match="dropped the connection"):
+        env.tracker.create_followup_once("PROJ-1", marker, "Finish", "Remaining")
+    assert env.count("POST", r"/issue$") == 1 and followups(env, marker) == []
+    key = env.tracker.create_followup_once("PROJ-1", marker, "Finish", "Remaining")  # the task retry
+    assert followups(env, marker) == [key]
+
+
 def test_a_502_after_the_link_was_created_leaves_one_link(env: Env) -> None:
     marker = marker_key(batch="b1", ticket="PROJ-1", kind="followup")
     env.standin.inject(Fault("POST", r"/issueLink$", "status_after", status=502))

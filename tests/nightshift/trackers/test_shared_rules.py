@@ -262,6 +262,16 @@ def test_write_once_gives_up_after_the_second_lost_send() -> None:
     assert flaky.sent == 2
 
 
+def test_a_lagging_look_up_proves_no_absence_so_nothing_is_resent() -> None:
+    flaky = _Flaky(1, applied=False)
+    with pytest.raises(TrackerUnavailable):
+        writes.create_once(flaky.find, flaky.create, guard=_guard, what="x", find_is_current=False)
+    assert flaky.sent == 1
+    applied = _Flaky(1, applied=True)  # but a look-up that does show the write still settles it
+    assert writes.create_once(applied.find, applied.create, guard=_guard, what="x", find_is_current=False)
+    assert applied.sent == 1
+
+
 def test_only_an_unknown_outcome_is_checked() -> None:
     sent = []
 
