@@ -31,7 +31,6 @@ __all__ = [
     "describe_gitlab",
     "gitlab_errors",
     "make_gitlab_client",
-    "retry_after_seconds",
 ]
 
 #: Pass to a python-gitlab `create()` whose POST must not be re-sent by the client's own retry: after a
