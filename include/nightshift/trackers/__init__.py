@@ -1,6 +1,6 @@
 """One way to talk to trackers (Jira, GitLab issues) and the forge (GitLab MRs, in `nightshift.forge`).
 
-    base.py            the `Tracker` interface, `TrackerIssue`, markers (marker_key, hidden_marker, own_marked)
+    base.py            the `Tracker` interface, `TrackerIssue`, markers (marker_key, hidden_marker, ...)
     errors.py          the one error hierarchy every client and adapter raises (by one HTTP-status rule)
     writes.py          the one idempotent-write helper: create_once / write_once / upsert_marked
     keys.py            ticket id <-> tracker key, one class per tracker (JiraKeys, GitLabKeys)
