@@ -16,8 +16,8 @@ import gitlab
 from gitlab.exceptions import GitlabCreateError
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightshift.forge.idempotency import upsert_marked_note
 from nightshift.trackers.clients.gitlab import GitLabAccount
+from nightshift.trackers.gitlab import upsert_marked_note
 
 #: GitLab's own draft detection (a `[Draft]`, `(Draft)` or `Draft:` prefix, any case).
 _DRAFT_RE = re.compile(r"\A\s*(\[draft\]|\(draft\)|draft:)\s*", re.IGNORECASE)

@@ -3,7 +3,8 @@
 Keys are GitLab's full references (`group/app#12`; ticket ids <-> references: `trackers.keys.GitLabKeys`).
 A query is a label name (or several, comma-separated, all required). Writes are idempotent: comments and
 follow-ups carry a hidden marker and go through `trackers.writes`, and writes only go to the configured
-projects.
+projects. `upsert_marked_note` is the python-gitlab side of the marker upsert, for issue comments here and
+MR notes in `nightshift.forge` (GitLab happily stores a second note, unlike a second MR for one branch).
 """
 
 from __future__ import annotations
@@ -16,13 +17,27 @@ import gitlab
 from gitlab.exceptions import GitlabCreateError
 from pydantic import BaseModel
 
-from nightshift.forge.idempotency import upsert_marked_note, with_marker
-from nightshift.trackers.base import IssueLink, TrackerConfigError, TrackerError, TrackerIssue, hidden_marker
+from nightshift.trackers.base import (
+    IssueLink,
+    TrackerConfigError,
+    TrackerError,
+    TrackerIssue,
+    hidden_marker,
+    own_marked,
+)
 from nightshift.trackers.clients.gitlab import NO_BLIND_RETRY, GitLabAccount
 from nightshift.trackers.keys import parse_gitlab_reference
-from nightshift.trackers.writes import Guard, create_once
+from nightshift.trackers.writes import Guard, create_once, upsert_marked
 
 _LINK_KINDS = {"relates_to", "blocks", "is_blocked_by"}
+
+__all__ = [
+    "GitLabIssueTracker",
+    "parse_issue_key",
+    "priority_from_labels",
+    "upsert_marked_note",
+    "with_marker",
+]
 
 
 def parse_issue_key(key: str) -> tuple[str, int]:
@@ -238,3 +253,53 @@ class GitLabIssueTracker:
 
 def _author(obj: Any) -> int | None:
     return (obj.attributes.get("author") or {}).get("id")
+
+
+# --- marked notes (issue comments here, MR notes in nightshift.forge) -------------------------------
+def with_marker(body: str, key: str) -> str:
+    """The body as posted: the visible text, then the hidden marker on its own line."""
+    return f"{body.rstrip()}\n\n{hidden_marker(key)}"
+
+
+class _MarkedNotes:
+    """The notes of one MR or issue that carry one marker (`trackers.writes.MarkedCopies`)."""
+
+    def __init__(self, notes: Any, key: str, body: str, author_id: int | None) -> None:
+        self.notes = notes
+        self.tag = hidden_marker(key)
+        self.text = with_marker(body, key)
+        self.author_id = author_id
+
+    def own(self) -> Sequence[Any]:
+        """Only notes written by `author_id` count: nobody can suppress or hijack ours by quoting it."""
+        found = own_marked(
+            self.notes.list(iterator=True, per_page=100, sort="asc", order_by="created_at"),
+            marked=lambda note: self.tag in (note.body or "") and not note.attributes.get("system"),
+            author=lambda note: (note.attributes.get("author") or {}).get("id"),
+            me=self.author_id,
+        )
+        return sorted(found, key=lambda n: int(n.id))
+
+    def post(self) -> Any:
+        return self.notes.create({"body": self.text}, **NO_BLIND_RETRY)
+
+    def delete(self, copy: Any) -> None:
+        copy.delete()
+
+    def is_current(self, copy: Any) -> bool:
+        return bool(copy.body == self.text)
+
+    def update(self, copy: Any) -> None:
+        copy.body = self.text
+        copy.save()
+
+
+def upsert_marked_note(notes: Any, key: str, body: str, *, guard: Guard, author_id: int | None = None) -> int:
+    """One note per `key` on an MR or issue (`notes` is its python-gitlab notes manager); edited in place.
+
+    `guard` is the caller's GitLab error translation (`GitLabAccount.errors`). Returns the note id.
+    """
+    kept = upsert_marked(
+        _MarkedNotes(notes, key, body, author_id), guard=guard, what=f"the note marked {key!r}"
+    )
+    return int(kept.id)

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import requests
 
-from nightshift.forge.idempotency import with_marker
 from nightshift.trackers import writes
 from nightshift.trackers.base import Tracker, marker_key
 from nightshift.trackers.clients import gitlab as gitlab_client
@@ -33,7 +32,7 @@ from nightshift.trackers.errors import (
     TrackerUnavailable,
     error_class,
 )
-from nightshift.trackers.gitlab import GitLabIssueTracker
+from nightshift.trackers.gitlab import GitLabIssueTracker, with_marker
 from nightshift.trackers.jira import JiraTracker
 from standins.fixtures import running_gitlab
 from standins.http import Fault
