@@ -8,6 +8,6 @@
     clients/jira.py    the configured `jira.JIRA` client and its error translation (jira_errors)
     clients/gitlab.py  the configured python-gitlab client and its error translation (gitlab_errors)
     jira.py            JiraTracker, the Tracker over Jira Server/DC and Cloud
-    gitlab.py          GitLabIssueTracker, the Tracker over GitLab issues
+    gitlab.py          GitLabIssueTracker over GitLab issues; upsert_marked_note (also for MR notes)
     text.py            markdown <-> Jira wiki markup / ADF
 """
