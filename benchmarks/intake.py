@@ -103,9 +103,9 @@ READY_BODY = """## Acceptance criteria
 
 def _child(url: str, token: str, folder: str) -> None:
     """The intake task's work in a fresh process: prints its wall time and peak RSS as JSON."""
-    from nightshift.forge.clients import make_gitlab_client
     from nightshift.intake.config import parse_intake_config
     from nightshift.intake.sources import TrackerSource
+    from nightshift.trackers.clients.gitlab import make_gitlab_client
     from nightshift.trackers.gitlab import GitLabIssueTracker
 
     config = parse_intake_config(

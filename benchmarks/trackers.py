@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from benchmarks._harness import Case, Result, Settings, check, count, median_time, seconds
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.trackers.base import Tracker
+from nightshift.trackers.clients.gitlab import make_gitlab_client
+from nightshift.trackers.clients.jira import make_jira_client
 from nightshift.trackers.gitlab import GitLabIssueTracker
 from nightshift.trackers.jira import JiraTracker
-from nightshift.trackers.jira_client import make_jira_client
 from standins.fixtures import start_gitlab
 from standins.http import StandinServer
 from standins.jira import READINESS_WIKI, readiness_adf, start_jira

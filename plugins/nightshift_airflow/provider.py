@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightshift.forge.clients import TransportPolicy
+from nightshift.trackers.clients.gitlab import TransportPolicy
 
 GITLAB_UI: dict[str, Any] = {
     "hidden_fields": ["schema", "port", "login"],

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.gates.stage import pipeline_check
+from nightshift.trackers.clients.gitlab import make_gitlab_client
 from nightshift_airflow.triggers.pipeline import PipelineTrigger, pipeline_event
 from standins.fixtures import running_gitlab
 from standins.gitlab import GitLabStandin

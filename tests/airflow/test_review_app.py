@@ -12,9 +12,9 @@ import pytest
 
 from nightshift.artifacts import ArtifactStore
 from nightshift.config import NightshiftConfig
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.models import TicketState
 from nightshift.review.forge import GitLabActivityReader
+from nightshift.trackers.clients.gitlab import make_gitlab_client
 from standins.fixtures import running_gitlab
 from tests.nightshift.review.fixtures import (
     BATCH,

@@ -26,7 +26,6 @@ from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import Checkpoint
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.forge.git import GitAuth
 from nightshift.forge.merge_requests import MergeRequestForge
 from nightshift.generation import flow
@@ -38,9 +37,10 @@ from nightshift.intake.records import IntakeRecord, NotReady
 from nightshift.manifest import parse_manifest
 from nightshift.models import Ticket, TicketState
 from nightshift.trackers.base import marker_key
+from nightshift.trackers.clients.gitlab import make_gitlab_client
+from nightshift.trackers.clients.jira import make_jira_client
 from nightshift.trackers.gitlab import GitLabIssueTracker
 from nightshift.trackers.jira import JiraTracker
-from nightshift.trackers.jira_client import make_jira_client
 from standins.fixtures import running_gitlab
 from standins.gitlab import GitLabStandin
 from standins.jira import JiraStandin, start_jira

@@ -17,11 +17,11 @@ from typing import Any, Literal
 import gitlab
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightshift.forge.clients import GitLabAccount
-from nightshift.forge.idempotency import NO_BLIND_RETRY, create_once
 from nightshift.forge.merge_requests import MergeRequestForge
 from nightshift.gates.report import GateReport
 from nightshift.publish.guard import code, inline
+from nightshift.trackers.clients.gitlab import NO_BLIND_RETRY, GitLabAccount
+from nightshift.trackers.writes import create_once
 
 STATUS_NAME = "nightshift/gates"
 SCORE_LABEL_SCOPE = "nightshift-score::"
@@ -227,8 +227,7 @@ class GateForge:
             posted = True
             return dict(created.attributes)
 
-        with self._errors(f"setting the {STATUS_NAME} status of {sha[:12]}"):
-            create_once(same, post)
+        create_once(same, post, guard=self._errors, what=f"the {STATUS_NAME} status of {sha[:12]}")
         return posted
 
     def pipeline_statuses(self, mr_iid: int) -> list[dict[str, Any]]:

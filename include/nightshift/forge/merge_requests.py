@@ -16,8 +16,8 @@ import gitlab
 from gitlab.exceptions import GitlabCreateError
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightshift.forge.clients import GitLabAccount
-from nightshift.forge.idempotency import upsert_marked_note
+from nightshift.trackers.clients.gitlab import GitLabAccount
+from nightshift.trackers.gitlab import upsert_marked_note
 
 #: GitLab's own draft detection (a `[Draft]`, `(Draft)` or `Draft:` prefix, any case).
 _DRAFT_RE = re.compile(r"\A\s*(\[draft\]|\(draft\)|draft:)\s*", re.IGNORECASE)
@@ -147,9 +147,14 @@ class MergeRequestForge:
     # --- notes and labels --------------------------------------------------------------------------
     def upsert_note(self, mr_iid: int, marker_key: str, body: str) -> int:
         """One note per (MR, marker_key), found again by its hidden marker and edited in place."""
-        with self._errors(f"writing the {marker_key!r} note on !{mr_iid}"):
-            notes = self._project.mergerequests.get(mr_iid, lazy=True).notes
-            return upsert_marked_note(notes, marker_key, body, author_id=self._account.user_id())
+        with self._errors(f"reading the account that writes the {marker_key!r} note on !{mr_iid}"):
+            me = self._account.user_id()
+        notes = self._project.mergerequests.get(mr_iid, lazy=True).notes
+
+        def guard(action: str) -> AbstractContextManager[None]:
+            return self._errors(f"{action} on !{mr_iid}")
+
+        return upsert_marked_note(notes, marker_key, body, guard=guard, author_id=me)
 
     def ensure_labels(self, names: Sequence[str]) -> None:
         """Create the project labels that are missing (a concurrent creation's 409 counts as done)."""

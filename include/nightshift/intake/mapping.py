@@ -1,9 +1,10 @@
 """Field mapping: a tracker issue (or a ticket file) becomes a validated Ticket and its intake record.
 
-One path for every source: `map_issue` handles what differs between Jira and GitLab (ids, repository),
-`build_record` does everything else (sections, checklist, priority, complexity, dependencies), and
-`FileSource` calls `build_record` too. Text is converted to markdown, then sanitised, then parsed, so
-hidden text can neither reach the agent nor smuggle a dependency or a checklist tick.
+One path for every source: `map_issue` asks the tracker's key scheme (`trackers.keys`) for what differs
+between Jira and GitLab (ids, the issue's own repository), `build_record` does everything else (sections,
+checklist, priority, complexity, dependencies), and `FileSource` calls `build_record` too. Text is
+converted to markdown, then sanitised, then parsed, so hidden text can neither reach the agent nor smuggle
+a dependency or a checklist tick.
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ from nightshift.intake.config import IntakeConfig, check_branch, check_gitlab_pa
 from nightshift.intake.records import BodyCut, IntakeRecord, TicketRejected
 from nightshift.intake.sanitise import TRUNCATION_NOTE, SanitiseReport, sanitise
 from nightshift.intake.text import ConversionError, to_markdown
-from nightshift.models import Complexity, Priority, Ticket, TicketSource, check_repo_glob, check_ticket_id
+from nightshift.models import Complexity, Priority, Ticket, TicketSource, check_repo_glob
 from nightshift.readiness import ReadinessChecklist, parse_checklist, section_items
 from nightshift.trackers.base import TrackerIssue
+from nightshift.trackers.keys import KeyScheme, key_scheme
 
 MAX_TITLE_BYTES = 512
 MAX_LABEL_BYTES = 255
 #: An ADF (JSON) body must be parsed whole before it can be cut: refuse one over this multiple of the cap.
 ADF_RAW_FACTOR = 16
 
-_GITLAB_KEY = re.compile(r"\A(?P<path>[^#\s]*)#(?P<iid>[0-9]{1,9})\Z")
 _NONE_ITEM = re.compile(r"\A(?:none|n/?a|no|nothing|-+)\.?\Z", re.IGNORECASE)
 _URL = re.compile(r"\Ahttps?://[^\s<>\"']+\Z")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
@@ -61,6 +62,7 @@ class Draft:
     repository: str | None = None  # set: a fixed repository (GitLab's own project, or front matter)
     base_branch: str | None = None
     route: bool = True  # False: `repository` is the issue's own project, not subject to routing rules
+    keys: KeyScheme | None = None  # the tracker's naming rules (None: a ticket file)
     warnings: list[str] = field(default_factory=list)
     cut: BodyCut | None = None  # where the sanitiser cut the description, if it did
 
@@ -86,34 +88,18 @@ def body_cut(text: str, report: SanitiseReport, original: str | None = None) -> 
 # -- ids ---------------------------------------------------------------------------------------------
 
 
-def derive_prefix(project_path: str) -> str:
-    """`group/my-app` -> `MY_APP`: the default GitLab key prefix when none is configured."""
-    last = project_path.rsplit("/", 1)[-1]
-    return re.sub(r"[^A-Z0-9_]", "_", last.upper())[:20]
-
-
-def gitlab_prefix(project_path: str, config: IntakeConfig) -> tuple[str, bool]:
-    """The ticket id prefix of a GitLab project, and whether it was derived (not configured)."""
-    if project_path in config.gitlab_key_prefixes:
-        return config.gitlab_key_prefixes[project_path], False
-    return derive_prefix(project_path), True
+def keys_for(tracker: str, config: IntakeConfig) -> KeyScheme:
+    """The naming rules of a tracker kind, with the configured GitLab prefixes."""
+    return key_scheme(tracker, config.gitlab_key_prefixes)
 
 
 def ticket_id_for_key(key: str, tracker: str, project: str, config: IntakeConfig) -> str:
     """The strict ticket id for a tracker key; raises ValueError when it cannot be made safe.
 
-    Jira keys are ids already; GitLab references (`group/app#12`, or `#12` within `project`) become
-    `<prefix>-<iid>`.
+    The tracker's key scheme decides: Jira keys are ids already; GitLab references (`group/app#12`, or
+    `#12` within `project`) become `<prefix>-<iid>`.
     """
-    if tracker == "jira":
-        return check_ticket_id(key)
-    match = _GITLAB_KEY.match(key)
-    if match is None:
-        raise ValueError(f"{shown(key)} is not a GitLab issue reference such as group/app#12")
-    path = match.group("path") or project
-    check_gitlab_path(path)
-    prefix, _ = gitlab_prefix(path, config)
-    return check_ticket_id(f"{prefix}-{int(match.group('iid'))}")
+    return keys_for(tracker, config).ticket_id(key, project)
 
 
 def shown(value: str) -> str:
@@ -246,9 +232,9 @@ def build_record(draft: Draft, config: IntakeConfig) -> IntakeRecord:
     repository, base_branch = route(draft, config)
     dependencies = list(draft.dependencies) + list(checklist.dependencies or [])
     for ref in checklist.dependency_refs or []:
-        if draft.source == "gitlab" and draft.project:
+        if draft.keys is not None and draft.keys.text_references and draft.project:
             try:
-                dependencies.append(ticket_id_for_key(ref, "gitlab", draft.project, config))
+                dependencies.append(draft.keys.ticket_id(ref, draft.project))
             except ValueError as exc:
                 draft.warnings.append(f"dependency reference {shown(ref)} ignored: {exc}")
     url = draft.url
@@ -314,8 +300,9 @@ def issue_markdown(issue: TrackerIssue, max_bytes: int) -> tuple[str, list[str],
 
 def map_issue(issue: TrackerIssue, config: IntakeConfig, source_name: str) -> IntakeRecord:
     """A tracker issue (Jira or GitLab) as an intake record; raises TicketRejected naming the field."""
+    keys = keys_for(issue.tracker, config)
     try:
-        ticket_id = ticket_id_for_key(issue.key, issue.tracker, issue.project, config)
+        ticket_id = keys.ticket_id(issue.key, issue.project)
     except ValueError as exc:
         raise TicketRejected(issue.key, "id", str(exc)) from None
     markdown, notes, cut = issue_markdown(issue, config.max_body_bytes)
@@ -334,21 +321,21 @@ def map_issue(issue: TrackerIssue, config: IntakeConfig, source_name: str) -> In
         labels=list(issue.labels),
         components=list(issue.components),
         priority=issue.priority,
+        keys=keys,
     )
     if config.fields.complexity_field:
         draft.complexity = issue.custom_fields.get(config.fields.complexity_field)
-    if issue.tracker == "gitlab":
-        draft.repository, draft.route = issue.project, False
-        _, derived = gitlab_prefix(issue.project, config)
-        if derived:
-            draft.warnings.append(
-                f"ticket id prefix derived from {issue.project}; set intake.gitlab_key_prefixes to fix it"
-            )
+    own_repository = keys.repository(issue.project)
+    if own_repository is not None:
+        draft.repository, draft.route = own_repository, False
+    warning = keys.id_warning(issue.project)
+    if warning is not None:
+        draft.warnings.append(warning)
     for link in issue.links:
         if link.kind != "is_blocked_by":
             continue
         try:
-            dep = ticket_id_for_key(link.key, issue.tracker, issue.project, config)
+            dep = keys.ticket_id(link.key, issue.project)
         except ValueError as exc:
             if link.done:
                 continue  # a finished blocker needs no id

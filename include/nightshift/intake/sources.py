@@ -14,19 +14,12 @@ from typing import BinaryIO, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nightshift.intake.config import IntakeConfig, SourceConfig
-from nightshift.intake.mapping import (
-    Draft,
-    body_cut,
-    build_record,
-    gitlab_prefix,
-    map_issue,
-    ticket_id_for_key,
-)
+from nightshift.intake.mapping import Draft, body_cut, build_record, keys_for, map_issue
 from nightshift.intake.records import Held, IntakeRecord, Rejection, TicketRejected
 from nightshift.intake.sanitise import sanitise, sanitise_stream
 from nightshift.models import check_ticket_id
 from nightshift.safe_yaml import UnsafeYamlError, load_yaml_text
-from nightshift.trackers.base import Tracker, TrackerError, TrackerIssue
+from nightshift.trackers.base import Tracker, TrackerIssue
 
 Fetched = IntakeRecord | Rejection | Held
 TrackerKind = Literal["jira", "gitlab"]
@@ -66,14 +59,9 @@ def _is_own_comment(comment: str) -> bool:
     return "nightshift:batch=" in comment
 
 
-def _not_found(exc: TrackerError) -> bool:
-    """A 404 from the library underneath (jira's status_code, python-gitlab's response_code)."""
-    cause = exc.__cause__
-    return 404 in (getattr(cause, "status_code", None), getattr(cause, "response_code", None))
-
-
 class TrackerSource(TicketSource):
-    """Tickets from a tracker query: JQL on Jira, a label on GitLab."""
+    """Tickets from a tracker query: JQL on Jira, a label on GitLab. Ids and keys are translated by the
+    tracker's key scheme (`trackers.keys`); nothing here knows which tracker it reads."""
 
     def __init__(
         self,
@@ -87,6 +75,7 @@ class TrackerSource(TicketSource):
     ) -> None:
         self.tracker = tracker
         self.kind = kind
+        self.keys = keys_for(kind, config)
         self.query = query
         self.config = config
         self.name = name or tracker.name
@@ -100,7 +89,7 @@ class TrackerSource(TicketSource):
                 continue  # the query matched more than the ready label: only labelled tickets are candidates
             if issue.done:
                 try:
-                    ticket_id = ticket_id_for_key(issue.key, issue.tracker, issue.project, self.config)
+                    ticket_id = self.keys.ticket_id(issue.key, issue.project)
                 except ValueError:
                     continue
                 self._done[ticket_id] = True
@@ -118,18 +107,8 @@ class TrackerSource(TicketSource):
         """The tracker key of a ticket id, when it belongs to this source (for dependency look-ups)."""
         if ticket_id in self._issues:
             return self._issues[ticket_id].key
-        prefix, _, iid = ticket_id.rpartition("-")
-        if self.kind == "gitlab":
-            paths = set(self.projects) | set(self.config.gitlab_key_prefixes)
-            paths |= {i.project for i in self._issues.values()}
-            for path in sorted(paths):
-                if gitlab_prefix(path, self.config)[0] == prefix:
-                    return f"{path}#{iid}"
-            return None
-        # Jira: an id is its key, in any project of the site (a dependency may live outside `projects`).
-        if prefix in self.config.gitlab_key_prefixes.values():
-            return None
-        return ticket_id
+        known = {*self.projects, *(i.project for i in self._issues.values())}
+        return self.keys.tracker_key(ticket_id, known)
 
     def is_done(self, ticket_id: str) -> bool | None:
         if ticket_id in self._done:
@@ -139,12 +118,8 @@ class TrackerSource(TicketSource):
             return None
         try:
             done = bool(self.tracker.is_done(key))
-        except LookupError:
-            return None
-        except TrackerError as exc:
-            if _not_found(exc):
-                return None  # a dependency on an issue that does not exist: named, not fatal
-            raise  # the tracker is down: fail the step before anything is written
+        except LookupError:  # TrackerNotFound is one: a dependency on an issue that does not exist
+            return None  # named, not fatal; any other TrackerError (the tracker is down) fails the step
         self._done[ticket_id] = done
         return done
 

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import gitlab
 
-from nightshift.forge.clients import GitLabAccount
 from nightshift.review.metrics import MergeRequestActivity
+from nightshift.trackers.clients.gitlab import GitLabAccount
 
 _READY_NOTE = re.compile(
     r"marked (this merge request )?as \*\*ready\*\*|unmarked as a \*\*work in progress\*\*", re.I

@@ -11,6 +11,30 @@ from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+# The interface's errors, defined once in trackers.errors (every adapter and client raises only these).
+from nightshift.trackers.errors import (
+    TrackerAuthError,
+    TrackerConfigError,
+    TrackerError,
+    TrackerNotFound,
+    TrackerUnavailable,
+)
+
+__all__ = [
+    "DescriptionFormat",
+    "IssueLink",
+    "Tracker",
+    "TrackerAuthError",
+    "TrackerConfigError",
+    "TrackerError",
+    "TrackerIssue",
+    "TrackerNotFound",
+    "TrackerUnavailable",
+    "hidden_marker",
+    "marker_key",
+    "own_marked",
+]
+
 T = TypeVar("T")
 
 DescriptionFormat = Literal["markdown", "wiki", "adf", "text"]
@@ -48,14 +72,6 @@ class TrackerIssue(BaseModel):
     comments: list[str] = Field(default_factory=list)
 
 
-class TrackerError(RuntimeError):
-    """A tracker call failed; the message names the service (and connection) that failed."""
-
-
-class TrackerConfigError(TrackerError):
-    """A query or label configuration the tracker rejected (e.g. a JQL error): fix config, don't retry."""
-
-
 @runtime_checkable
 class Tracker(Protocol):
     """The operations Nightshift needs from any issue tracker."""
@@ -66,9 +82,13 @@ class Tracker(Protocol):
         """All issues matching `query` (JQL on Jira, a label on GitLab), paging through every page."""
         ...
 
-    def get(self, key: str) -> TrackerIssue: ...
+    def get(self, key: str) -> TrackerIssue:
+        """The issue with its comments; TrackerNotFound when it does not exist."""
+        ...
 
-    def is_done(self, key: str) -> bool: ...
+    def is_done(self, key: str) -> bool:
+        """Whether the issue is finished; TrackerNotFound when it does not exist."""
+        ...
 
     def comment_once(self, key: str, marker: str, body: str) -> str:
         """Post `body` once per `marker` (see marker_key), embedded hidden in the tracker's own way

@@ -1,13 +1,14 @@
 """GitLab issues behind the `Tracker` interface: intake reads them, the pipeline comments and labels them.
 
-Keys are GitLab's full references (`group/app#12`). A query is a label name (or several, comma-separated,
-all required). Writes are idempotent: comments and follow-ups carry a hidden marker and are looked up
-before posting, and writes only go to the configured projects.
+Keys are GitLab's full references (`group/app#12`; ticket ids <-> references: `trackers.keys.GitLabKeys`).
+A query is a label name (or several, comma-separated, all required). Writes are idempotent: comments and
+follow-ups carry a hidden marker and go through `trackers.writes`, and writes only go to the configured
+projects. `upsert_marked_note` is the python-gitlab side of the marker upsert, for issue comments here and
+MR notes in `nightshift.forge` (GitLab happily stores a second note, unlike a second MR for one branch).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -16,22 +17,35 @@ import gitlab
 from gitlab.exceptions import GitlabCreateError
 from pydantic import BaseModel
 
-from nightshift.forge.clients import GitLabAccount
-from nightshift.forge.idempotency import NO_BLIND_RETRY, create_once, upsert_marked_note, with_marker
-from nightshift.trackers.base import IssueLink, TrackerConfigError, TrackerError, TrackerIssue, hidden_marker
-
-_KEY_RE = re.compile(
-    r"\A(?P<project>[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+)#(?P<iid>[0-9]{1,9})\Z"
+from nightshift.trackers.base import (
+    IssueLink,
+    TrackerConfigError,
+    TrackerError,
+    TrackerIssue,
+    hidden_marker,
+    own_marked,
 )
+from nightshift.trackers.clients.gitlab import NO_BLIND_RETRY, GitLabAccount
+from nightshift.trackers.keys import parse_gitlab_reference
+from nightshift.trackers.writes import Guard, create_once, upsert_marked
+
 _LINK_KINDS = {"relates_to", "blocks", "is_blocked_by"}
+
+__all__ = [
+    "GitLabIssueTracker",
+    "parse_issue_key",
+    "priority_from_labels",
+    "upsert_marked_note",
+    "with_marker",
+]
 
 
 def parse_issue_key(key: str) -> tuple[str, int]:
-    """`group/app#12` -> ("group/app", 12)."""
-    match = _KEY_RE.match(key)
-    if match is None or ".." in key:
-        raise TrackerError(f"{key!r} is not a GitLab issue reference such as group/app#12")
-    return match["project"], int(match["iid"])
+    """`group/app#12` -> ("group/app", 12); the reference rule is `trackers.keys`'."""
+    try:
+        return parse_gitlab_reference(key)
+    except ValueError as exc:
+        raise TrackerError(str(exc)) from None
 
 
 def priority_from_labels(labels: Sequence[str]) -> str | None:
@@ -103,7 +117,9 @@ class GitLabIssueTracker:
         path, iid = self._writable(key)
         with self._errors(f"commenting ({marker}) on {key}", path):
             notes = self._project(path).issues.get(iid, lazy=True).notes
-            return str(upsert_marked_note(notes, marker, body, author_id=self._account.user_id()))
+            me = self._account.user_id()
+        guard = self._guard(f"on {key}", path)
+        return str(upsert_marked_note(notes, marker, body, guard=guard, author_id=me))
 
     def ensure_labels(self, key: str, add: list[str], remove: list[str] | None = None) -> None:
         path, iid = self._writable(key)
@@ -168,7 +184,9 @@ class GitLabIssueTracker:
                     key=issue.references["full"], project_id=issue.project_id, iid=issue.iid, linked=False
                 )
 
-            followup = create_once(find, create)
+            followup = create_once(
+                find, create, guard=self._guard(f"of {original_key}", path), what=f"the follow-up ({marker})"
+            )
             if not followup.linked:
                 try:
                     original.links.create(
@@ -228,6 +246,60 @@ class GitLabIssueTracker:
     def _errors(self, action: str, path: str) -> AbstractContextManager[None]:
         return self._account.errors(f"{action} in {path}")
 
+    def _guard(self, where: str, path: str) -> Guard:
+        """The error translation handed to `trackers.writes`, naming the issue and project."""
+        return lambda action: self._errors(f"{action} {where}", path)
+
 
 def _author(obj: Any) -> int | None:
     return (obj.attributes.get("author") or {}).get("id")
+
+
+# --- marked notes (issue comments here, MR notes in nightshift.forge) -------------------------------
+def with_marker(body: str, key: str) -> str:
+    """The body as posted: the visible text, then the hidden marker on its own line."""
+    return f"{body.rstrip()}\n\n{hidden_marker(key)}"
+
+
+class _MarkedNotes:
+    """The notes of one MR or issue that carry one marker (`trackers.writes.MarkedCopies`)."""
+
+    def __init__(self, notes: Any, key: str, body: str, author_id: int | None) -> None:
+        self.notes = notes
+        self.tag = hidden_marker(key)
+        self.text = with_marker(body, key)
+        self.author_id = author_id
+
+    def own(self) -> Sequence[Any]:
+        """Only notes written by `author_id` count: nobody can suppress or hijack ours by quoting it."""
+        found = own_marked(
+            self.notes.list(iterator=True, per_page=100, sort="asc", order_by="created_at"),
+            marked=lambda note: self.tag in (note.body or "") and not note.attributes.get("system"),
+            author=lambda note: (note.attributes.get("author") or {}).get("id"),
+            me=self.author_id,
+        )
+        return sorted(found, key=lambda n: int(n.id))
+
+    def post(self) -> Any:
+        return self.notes.create({"body": self.text}, **NO_BLIND_RETRY)
+
+    def delete(self, copy: Any) -> None:
+        copy.delete()
+
+    def is_current(self, copy: Any) -> bool:
+        return bool(copy.body == self.text)
+
+    def update(self, copy: Any) -> None:
+        copy.body = self.text
+        copy.save()
+
+
+def upsert_marked_note(notes: Any, key: str, body: str, *, guard: Guard, author_id: int | None = None) -> int:
+    """One note per `key` on an MR or issue (`notes` is its python-gitlab notes manager); edited in place.
+
+    `guard` is the caller's GitLab error translation (`GitLabAccount.errors`). Returns the note id.
+    """
+    kept = upsert_marked(
+        _MarkedNotes(notes, key, body, author_id), guard=guard, what=f"the note marked {key!r}"
+    )
+    return int(kept.id)

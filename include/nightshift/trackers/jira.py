@@ -1,5 +1,7 @@
 """The Tracker interface over Jira (Server/DC REST v2 and Cloud REST v3), through the `jira` library.
 
+Keys are Jira's issue keys, which are ticket ids already (`trackers.keys.JiraKeys`).
+
 Every write is idempotent because Airflow runs tasks at least once (docs/security-and-reliability.md, fact 3):
 
 * comments carry a marker (`comment_once`): an invisible `{anchor:...}` wiki macro on Server/DC, a small
@@ -8,9 +10,10 @@ Every write is idempotent because Airflow runs tasks at least once (docs/securit
 * follow-up tickets carry a label derived from their marker and are looked up by JQL and through the
   original's links before one is created; the link to the original is checked before it is created.
 * a write whose outcome is unknown (5xx, timeout, connection dropped after sending) is followed by a
-  read that checks whether it happened, instead of a blind re-send (fact 4).
+  read that checks whether it happened, and re-sent once only when it did not (fact 4).
 
-Transport retries live in the client (see jira_client); nothing here retries on top of them.
+All three go through the shared helper `trackers.writes`, exactly as on GitLab. Transport retries live in
+the client (see trackers.clients.jira); nothing here retries on top of them.
 """
 
 from __future__ import annotations
@@ -19,12 +22,11 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, Literal, TypeVar, cast
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Literal, cast
 
-import requests
-from jira import JIRA, JIRAError
+from jira import JIRA
 from jira.resources import Comment
 
 from nightshift.trackers.base import (
@@ -34,7 +36,7 @@ from nightshift.trackers.base import (
     TrackerIssue,
     own_marked,
 )
-from nightshift.trackers.jira_client import AmbiguousWriteError, describe_service, jira_error, request_error
+from nightshift.trackers.clients.jira import describe_jira, jira_errors
 from nightshift.trackers.text import (
     adf_marker,
     adf_to_markdown,
@@ -45,12 +47,11 @@ from nightshift.trackers.text import (
     wiki_marker,
     wiki_to_markdown,
 )
+from nightshift.trackers.writes import create_once, upsert_marked
 
 log = logging.getLogger(__name__)
 
 __all__ = ["JiraTracker", "followup_label"]
-
-T = TypeVar("T")
 
 _BLOCKED_BY_PHRASES = {"is blocked by", "depends on", "is dependent on", "requires"}
 _BLOCKS_PHRASES = {
@@ -122,7 +123,7 @@ class JiraTracker:
         self.connection_id = connection_id
         self.server_url = client.server_url.rstrip("/")
         self.cloud = client.deploymentType == "Cloud"
-        self.service = describe_service(self.server_url, connection_id)
+        self.service = describe_jira(self.server_url, connection_id)
         self.page_size = page_size
         self.max_pages = max_pages
         self.followup_issue_type = followup_issue_type
@@ -183,40 +184,11 @@ class JiraTracker:
         """Post `body` (markdown) once per `marker`; if a marked comment exists, update it in place.
 
         Concurrent runs may both post; each then keeps the oldest marked comment and deletes the rest,
-        so the issue converges on one comment per marker.
+        so the issue converges on one comment per marker (`trackers.writes.upsert_marked`).
         """
-        payload = self._marked_body(body, marker)
-        with self._call(f"reading the comments of {key}"):
-            existing = self._marked_comments(key, marker)
-        if not existing:
-
-            def post() -> str:
-                return str(self.client.add_comment(key, cast(Any, payload)).id)
-
-            def verify() -> str | None:
-                found = self._marked_comments(key, marker)
-                return str(found[0].id) if found else None
-
-            self._write(f"commenting on {key}", post, verify)
-            with self._call(f"reading the comments of {key}"):
-                existing = self._marked_comments(key, marker)
-            if not existing:
-                raise TrackerError(f"{self.service} accepted a comment on {key} but does not list it")
-        keep, extras = existing[0], existing[1:]
-        for extra in extras:
-            log.warning(
-                "%s: deleting duplicate comment %s on %s (marker %s)", self.service, extra.id, key, marker
-            )
-            try:
-                with self._call(f"deleting duplicate comment {extra.id} on {key}"):
-                    extra.delete()
-            except TrackerError as exc:
-                if not _is_404(exc):  # 404: a concurrent run deleted it first
-                    raise
-        if keep.raw.get("body") != payload:
-            with self._call(f"updating comment {keep.id} on {key}"):
-                keep.update(body=cast(Any, payload))
-        return str(keep.id)
+        copies = _MarkedComments(self, key, marker, self._marked_body(body, marker))
+        kept = upsert_marked(copies, guard=self._call, what=f"the comment marked {marker!r} on {key}")
+        return str(kept.id)
 
     def ensure_labels(self, key: str, add: Sequence[str], remove: Sequence[str] = ()) -> None:
         """Add and remove labels in one update; a no-op when the issue already has them right."""
@@ -240,27 +212,27 @@ class JiraTracker:
         label = followup_label(marker)
         with self._call(f"reading {original_key}"):
             original = self.client.issue(original_key, fields="project")
-        followup = self._find_followup(label, original_key)
-        if followup is None:
-            project = (original.raw.get("fields") or {}).get("project") or {}
-            # `title` is one line of guarded markdown; a Jira summary is plain text.
-            summary = markdown_to_text(title)[:255] or f"Follow-up of {original_key}"
-            fields = {
-                "project": {"key": project.get("key") or original_key.rsplit("-", 1)[0]},
-                "summary": summary,
-                "issuetype": {"name": self.followup_issue_type},
-                "labels": [label],
-                "description": self._marked_body(body, marker),
-            }
+        project = (original.raw.get("fields") or {}).get("project") or {}
+        # `title` is one line of guarded markdown; a Jira summary is plain text.
+        summary = markdown_to_text(title)[:255] or f"Follow-up of {original_key}"
+        fields = {
+            "project": {"key": project.get("key") or original_key.rsplit("-", 1)[0]},
+            "summary": summary,
+            "issuetype": {"name": self.followup_issue_type},
+            "labels": [label],
+            "description": self._marked_body(body, marker),
+        }
 
-            def create() -> str:
-                return str(self.client.create_issue(fields=fields, prefetch=False).key)
+        def create() -> str:
+            return str(self.client.create_issue(fields=fields, prefetch=False).key)
 
-            followup = self._write(
-                f"creating a follow-up of {original_key}",
-                create,
-                lambda: self._find_followup(label, original_key),
-            )
+        followup = create_once(
+            lambda: self._find_followup(label, original_key),
+            create,
+            guard=self._call,
+            what=f"the follow-up ({marker}) of {original_key}",
+            find_is_current=False,  # JQL reads a search index that lags (on Cloud, seconds)
+        )
         self._ensure_link(original_key, followup)
         return followup
 
@@ -297,13 +269,9 @@ class JiraTracker:
         return keys
 
     def _ensure_link(self, original_key: str, followup_key: str) -> None:
-        def linked() -> bool:
+        def linked() -> bool | None:
             issue = self.client.issue(original_key, fields="issuelinks")
-            return followup_key in self._linked_keys(issue.raw)
-
-        with self._call(f"reading the links of {original_key}"):
-            if linked():
-                return
+            return True if followup_key in self._linked_keys(issue.raw) else None
 
         def create() -> bool:
             self.client.create_issue_link(
@@ -311,7 +279,7 @@ class JiraTracker:
             )
             return True
 
-        self._write(f"linking {followup_key} to {original_key}", create, lambda: True if linked() else None)
+        create_once(linked, create, guard=self._call, what=f"the link from {original_key} to {followup_key}")
 
     def _marked_body(self, body: str, marker: str) -> Any:
         if self.cloud:
@@ -415,39 +383,31 @@ class JiraTracker:
             comments=comments,
         )
 
-    @contextmanager
-    def _call(self, action: str) -> Iterator[None]:
-        """Turn the library's and the transport's errors into TrackerErrors naming the service."""
-        try:
-            yield
-        except JIRAError as exc:
-            raise jira_error(exc, self.service, action) from exc
-        except requests.exceptions.RequestException as exc:
-            raise request_error(exc, self.service, action) from exc
+    def _call(self, action: str) -> AbstractContextManager[None]:
+        """Turn the library's and the transport's errors into `trackers.errors` naming the service."""
+        return jira_errors(self.service, action)
 
-    def _write(self, action: str, do: Callable[[], T], verify: Callable[[], T | None]) -> T:
-        """Run a non-idempotent write once; when its outcome is unknown, read whether it happened."""
-        try:
-            return do()
-        except (JIRAError, requests.exceptions.RequestException) as exc:
-            error = (
-                jira_error(exc, self.service, action)
-                if isinstance(exc, JIRAError)
-                else request_error(exc, self.service, action)
-            )
-            if not _outcome_unknown(exc):
-                raise error from exc
-            try:
-                with self._call(f"checking whether {action} happened"):
-                    found = verify()
-            except TrackerError:
-                raise error from exc
-            if found is None:
-                raise error from exc
-            log.warning(
-                "%s: %s reported %s, but the write happened; not repeating it", self.service, action, error
-            )
-            return found
+
+class _MarkedComments:
+    """The comments of one issue that carry one marker (`trackers.writes.MarkedCopies`)."""
+
+    def __init__(self, tracker: JiraTracker, key: str, marker: str, payload: Any) -> None:
+        self.tracker, self.key, self.marker, self.payload = tracker, key, marker, payload
+
+    def own(self) -> list[Comment]:
+        return self.tracker._marked_comments(self.key, self.marker)
+
+    def post(self) -> Comment:
+        return self.tracker.client.add_comment(self.key, cast(Any, self.payload))
+
+    def delete(self, copy: Comment) -> None:
+        copy.delete()
+
+    def is_current(self, copy: Comment) -> bool:
+        return bool(copy.raw.get("body") == self.payload)
+
+    def update(self, copy: Comment) -> None:
+        copy.update(body=cast(Any, self.payload))
 
 
 def _account(user: Any) -> str | None:
@@ -456,17 +416,3 @@ def _account(user: Any) -> str | None:
         return None
     value = user.get("accountId") or user.get("key") or user.get("name")
     return str(value) if value else None
-
-
-def _is_404(exc: TrackerError) -> bool:
-    cause = exc.__cause__
-    return isinstance(cause, JIRAError) and cause.status_code == 404
-
-
-def _outcome_unknown(exc: Exception) -> bool:
-    """5xx, timeouts and connections dropped after sending: the server may have applied the write."""
-    if isinstance(exc, JIRAError):
-        return exc.status_code is None or exc.status_code >= 500
-    return isinstance(
-        exc, AmbiguousWriteError | requests.exceptions.Timeout | requests.exceptions.ConnectionError
-    )

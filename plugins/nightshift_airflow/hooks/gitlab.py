@@ -13,9 +13,14 @@ from typing import Any
 import gitlab
 from airflow.sdk import BaseHook
 
-from nightshift.forge.clients import TransportPolicy, describe_gitlab, gitlab_errors, make_gitlab_client
 from nightshift.forge.merge_requests import MergeRequestForge
 from nightshift.trackers.base import TrackerConfigError, TrackerError
+from nightshift.trackers.clients.gitlab import (
+    TransportPolicy,
+    describe_gitlab,
+    gitlab_errors,
+    make_gitlab_client,
+)
 from nightshift.trackers.gitlab import GitLabIssueTracker
 from nightshift_airflow.provider import GITLAB_UI, form_extras
 

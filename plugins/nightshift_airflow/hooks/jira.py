@@ -5,7 +5,7 @@ Connection: host = base URL (https://jira.example.com or https://example.atlassi
 = basic auth (user + password on Server/DC, e-mail + API token on Cloud); password alone = a personal
 access token (bearer, Server/DC). Optional extras: `deployment` ("cloud" or "server"; else detected from
 serverInfo), `timeout` (seconds per request), `max_retries` and `max_retry_delay` (the jira library's own
-retries of 429/503, see nightshift.trackers.jira_client).
+retries of 429/503, see nightshift.trackers.clients.jira).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from jira import JIRA
 from pydantic import ValidationError
 
 from nightshift.trackers.base import TrackerConfigError, TrackerError
+from nightshift.trackers.clients.jira import describe_jira, make_jira_client
 from nightshift.trackers.jira import JiraTracker
-from nightshift.trackers.jira_client import describe_service, make_jira_client
 from nightshift_airflow.provider import JIRA_UI, JiraExtras, form_extras
 
 
@@ -44,7 +44,7 @@ class JiraHook(BaseHook):
         if self._client is None:
             conn = self.get_connection(self.jira_conn_id)
             host = (conn.host or "").strip()
-            where = describe_service(host or "<no host>", self.jira_conn_id)
+            where = describe_jira(host or "<no host>", self.jira_conn_id)
             if not host:
                 raise TrackerConfigError(f"{where}: the connection needs host (the Jira base URL)")
             try:
@@ -78,5 +78,5 @@ class JiraHook(BaseHook):
             client = self.get_conn()
         except TrackerError as exc:
             return False, str(exc)
-        service = describe_service(client.server_url, self.jira_conn_id)
+        service = describe_jira(client.server_url, self.jira_conn_id)
         return True, f"{service}: connected ({client.deploymentType})"

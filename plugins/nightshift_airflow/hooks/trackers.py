@@ -3,21 +3,36 @@ intake (collect, validate) and generation (comments, follow-ups) so neither impo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from nightshift.intake.config import SourceConfig
 from nightshift.trackers.base import Tracker
 
 
-def tracker_for(source: SourceConfig) -> Tracker:
-    """The tracker behind a source, built from its Airflow connection."""
-    if source.kind == "jira":
-        from nightshift_airflow.hooks.jira import JiraHook
+def _jira(source: SourceConfig) -> Tracker:
+    from nightshift_airflow.hooks.jira import JiraHook
 
-        return JiraHook(jira_conn_id=source.connection_id or "jira_default").get_tracker()
+    return JiraHook(jira_conn_id=source.connection_id or "jira_default").get_tracker()
+
+
+def _gitlab(source: SourceConfig) -> Tracker:
     from nightshift_airflow.hooks.gitlab import GitLabHook
 
     return GitLabHook(gitlab_conn_id=source.connection_id or "gitlab_default").get_tracker(source.projects)
+
+
+#: Each tracker kind's hook (imported on use: a DAG parse loads neither client library).
+_HOOKS: dict[str, Callable[[SourceConfig], Tracker]] = {"jira": _jira, "gitlab": _gitlab}
+
+
+def tracker_for(source: SourceConfig) -> Tracker:
+    """The tracker behind a source, built from its Airflow connection."""
+    try:
+        make = _HOOKS[source.kind]
+    except KeyError:
+        raise ValueError(f"source {source.display_name!r} of kind {source.kind!r} has no tracker") from None
+    return make(source)
 
 
 def sources_base() -> Path:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from nightshift.forge.clients import PolicyGitlab
 from nightshift.forge.merge_requests import MergeRequestForge
 from nightshift.trackers.base import TrackerConfigError
+from nightshift.trackers.clients.gitlab import PolicyGitlab
 from nightshift.trackers.gitlab import GitLabIssueTracker
 from nightshift_airflow.hooks.gitlab import GitLabHook
 from standins.fixtures import running_gitlab

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.forge.gate_publish import (
     SECURITY_LABEL,
     STATUS_NAME,
@@ -19,6 +18,7 @@ from nightshift.forge.gate_publish import (
 )
 from nightshift.gates.report import CheckResult, Flag, GateReport, ScoreLine
 from nightshift.trackers.base import hidden_marker, marker_key
+from nightshift.trackers.clients.gitlab import make_gitlab_client
 from standins.fixtures import running_gitlab
 from standins.gitlab import GitLabStandin
 from standins.http import Fault

@@ -10,9 +10,10 @@ import gitlab
 import pytest
 from pydantic import ValidationError
 
-from nightshift.forge.clients import PolicyGitlab, TransportPolicy, make_gitlab_client, retry_after_seconds
 from nightshift.forge.merge_requests import MergeRequestForge
 from nightshift.trackers.base import TrackerError
+from nightshift.trackers.clients.gitlab import PolicyGitlab, TransportPolicy, make_gitlab_client
+from nightshift.trackers.clients.http import retry_after_seconds
 from standins.fixtures import running_gitlab
 from standins.gitlab import GitLabStandin
 from standins.http import Fault

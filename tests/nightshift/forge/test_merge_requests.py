@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.forge.merge_requests import MergeRequestForge, draft_title
 from nightshift.trackers.base import TrackerConfigError, TrackerError, marker_key
+from nightshift.trackers.clients.gitlab import make_gitlab_client
 from standins.fixtures import running_gitlab
 from standins.gitlab import GitLabStandin
 from standins.http import Fault

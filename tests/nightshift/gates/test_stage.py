@@ -14,7 +14,6 @@ import pytest
 
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.forge.gate_publish import STATUS_NAME, GateForge
 from nightshift.gates import stage
 from nightshift.gates.config import GatesConfig
@@ -25,6 +24,7 @@ from nightshift.generation.state import BatchState, PushRecord, TicketOutcome
 from nightshift.intake.records import IntakeRecord
 from nightshift.manifest import parse_manifest
 from nightshift.models import Ticket, TicketState
+from nightshift.trackers.clients.gitlab import make_gitlab_client
 from standins.fixtures import running_gitlab
 from standins.gitlab import GitLabStandin
 

@@ -48,8 +48,8 @@ def test_demo_tickets_make_the_expected_manifest(batch):
 
 def test_demo_issues_seed_the_stand_in_and_are_assessed_as_the_demo_expects(batch):
     """The demo's GitLab issues, through the real GitLab tracker against the stand-in."""
-    from nightshift.forge.clients import make_gitlab_client
     from nightshift.intake.config import IntakeConfig, SourceConfig
+    from nightshift.trackers.clients.gitlab import make_gitlab_client
     from nightshift.trackers.gitlab import GitLabIssueTracker
     from nightshift_local.demo import PROJECT, demo_seed
     from standins.fixtures import running_gitlab

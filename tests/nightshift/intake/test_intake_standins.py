@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.intake.config import IntakeConfig, parse_intake_config
 from nightshift.intake.pipeline import COLLECTED, MANIFEST, VALIDATED, collect, run_intake, validate
 from nightshift.intake.records import IntakeRecord
 from nightshift.intake.sources import TrackerSource, build_sources
 from nightshift.models import BatchConfig
 from nightshift.trackers.base import TrackerConfigError, TrackerError, marker_key
+from nightshift.trackers.clients.gitlab import make_gitlab_client
+from nightshift.trackers.clients.jira import make_jira_client
 from nightshift.trackers.gitlab import GitLabIssueTracker
 from nightshift.trackers.jira import JiraTracker
-from nightshift.trackers.jira_client import make_jira_client
 from standins.fixtures import running_gitlab
 from standins.gitlab import default_seed as gitlab_default_seed
 from standins.http import Fault

@@ -22,7 +22,7 @@ from nightshift.intake.records import IntakeRecord, SequenceReport
 from nightshift.intake.sources import TrackerSource
 from nightshift.manifest import parse_manifest
 from nightshift.models import BatchConfig, BatchStatus
-from nightshift.trackers.base import IssueLink, TrackerConfigError, TrackerError, marker_key
+from nightshift.trackers.base import IssueLink, TrackerConfigError, TrackerError, TrackerNotFound, marker_key
 
 from .conftest import BATCH_DATE
 from .fakes import READY, FakeTracker, jira_issue, not_ready_body, ready_body
@@ -313,15 +313,10 @@ def test_the_same_id_from_two_sources_is_rejected_once(batch, config):
 
 
 def test_a_dependency_on_a_missing_issue_is_named_not_fatal(batch, config):
-    class NotFound(Exception):
-        status_code = 404  # what jira.JIRAError carries (python-gitlab: response_code)
-
     class Tracker404(FakeTracker):
         def is_done(self, key: str) -> bool:
-            try:
-                raise NotFound(key)
-            except NotFound as exc:
-                raise TrackerError(f"{self.name} failed while reading {key} (HTTP 404)") from exc
+            # what both real trackers raise for a 404 (trackers.errors), whatever their library
+            raise TrackerNotFound(f"{self.name} failed while reading {key} (HTTP 404)")
 
     tracker = Tracker404.of(jira_issue("PROJ-1", description=ready_body(deps="GONE-7")), jira_issue("PROJ-2"))
     manifest = run(batch, tracker, config)

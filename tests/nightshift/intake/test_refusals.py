@@ -12,7 +12,6 @@ from pathlib import Path
 from unittest import mock
 
 from nightshift.artifacts import ArtifactStore
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.intake.config import parse_intake_config
 from nightshift.intake.pipeline import run_intake
 from nightshift.intake.sources import FileSource, TrackerSource
@@ -20,6 +19,7 @@ from nightshift.models import BatchConfig
 from nightshift.review.batch_view import load_batch_view
 from nightshift.review.dashboard import render_dashboard
 from nightshift.review.queue import build_queue
+from nightshift.trackers.clients.gitlab import make_gitlab_client
 from nightshift.trackers.gitlab import GitLabIssueTracker
 from standins.fixtures import running_gitlab
 from standins.gitlab import default_seed as gitlab_default_seed

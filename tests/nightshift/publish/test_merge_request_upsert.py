@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.forge.merge_requests import MergeRequestForge
+from nightshift.trackers.clients.gitlab import make_gitlab_client
 from standins.fixtures import running_gitlab
 from standins.gitlab import GitLabStandin
 

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 
 from nightshift.artifacts import ArtifactStore
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.forge.merge_requests import MergeRequestForge
 from nightshift.models import BatchStatus, TicketState
 from nightshift.review.batch_view import load_batch_view
@@ -22,6 +21,7 @@ from nightshift.review.metrics import (
     weekly_trend,
 )
 from nightshift.review.status import refresh_batch, refresh_pending_batches
+from nightshift.trackers.clients.gitlab import make_gitlab_client
 from standins.fixtures import default_seed, running_gitlab
 from standins.gitlab import GitLabStandin
 from tests.nightshift.review.fixtures import BATCH, escalation, outcome, report, store_batch, ticket, view

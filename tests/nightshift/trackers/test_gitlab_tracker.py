@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.trackers.base import IssueLink, Tracker, TrackerConfigError, TrackerError, marker_key
+from nightshift.trackers.clients.gitlab import make_gitlab_client
 from nightshift.trackers.gitlab import GitLabIssueTracker, parse_issue_key, priority_from_labels
 from standins.fixtures import running_gitlab
 from standins.gitlab import GitLabStandin

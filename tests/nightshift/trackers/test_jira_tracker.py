@@ -18,9 +18,16 @@ from typing import Any
 import pytest
 from jira import JIRA
 
-from nightshift.trackers.base import Tracker, TrackerConfigError, TrackerError, hidden_marker, marker_key
+from nightshift.trackers.base import (
+    Tracker,
+    TrackerConfigError,
+    TrackerError,
+    TrackerNotFound,
+    hidden_marker,
+    marker_key,
+)
+from nightshift.trackers.clients.jira import make_jira_client
 from nightshift.trackers.jira import JiraTracker, followup_label
-from nightshift.trackers.jira_client import make_jira_client
 from nightshift.trackers.text import adf_marker, to_markdown, wiki_marker
 from standins.http import Fault
 from standins.jira import READINESS_WIKI, JiraStandin, default_user, readiness_adf, start_jira
@@ -150,7 +157,8 @@ def test_missing_issue_and_bad_jql_are_tracker_errors(env: Env) -> None:
         env.tracker.get("PROJ-99")
     with pytest.raises(TrackerError) as missing:
         env.tracker.is_done("PROJ-99")
-    assert getattr(missing.value.__cause__, "status_code", None) == 404  # how intake tells "no such issue"
+    assert getattr(missing.value.__cause__, "status_code", None) == 404
+    assert isinstance(missing.value, TrackerNotFound)  # how intake tells "no such issue", as on GitLab
     with pytest.raises(TrackerConfigError, match="JQL"):
         list(env.tracker.search("assignee = currentUser()"))
 
@@ -219,8 +227,17 @@ def test_without_the_guard_the_library_resends_a_dropped_post() -> None:
         standin.stop()
 
 
-def test_a_request_dropped_before_it_was_handled_fails_and_the_retry_posts_once(env: Env) -> None:
+def test_a_request_dropped_before_it_was_handled_is_resent_once(env: Env) -> None:
+    """The shared ambiguous-write rule (trackers.writes), as on GitLab: absent after a lost response."""
     env.standin.inject(Fault("POST", r"/issue/PROJ-2/comment$", "drop"))
+    env.tracker.comment_once("PROJ-2", MARKER, "Escalated")
+    assert len(env.standin.comment_bodies("PROJ-2")) == 1
+    assert env.count("POST", "/comment$") == 2  # the lost one, and one re-send after the look-up
+
+
+def test_a_request_dropped_before_it_was_handled_fails_and_the_retry_posts_once(env: Env) -> None:
+    # dropped twice: the first send and the one re-send (a single drop is re-sent, see above)
+    env.standin.inject(Fault("POST", r"/issue/PROJ-2/comment$", "drop", times=2))
     with pytest.raises(TrackerError, match="dropped the connection"):
         env.tracker.comment_once("PROJ-2", MARKER, "Escalated")
     assert env.standin.comment_bodies("PROJ-2") == []
@@ -295,6 +312,18 @@ def test_a_502_after_the_followup_was_created_leaves_one_ticket(env: Env) -> Non
     assert followups(env, marker) == [key]  # tickets per logical operation: 1
     assert env.count("POST", r"/issue$") == 1
     assert env.standin.links_of(key) == [("Relates", "PROJ-1", key)]
+
+
+def test_a_followup_lost_before_it_was_handled_is_not_resent_on_a_search_look_up(env: Env) -> None:
+    """The follow-up look-up reads JQL, a search index that may lag: it proves no absence, so the
+    lost create fails the task (whose retry looks again) instead of risking a second ticket."""
+    marker = marker_key(batch="b1", ticket="PROJ-1", kind="followup")
+    env.standin.inject(Fault("POST", r"/issue$", "drop"))
+    with pytest.raises(TrackerError, match="dropped the connection"):
+        env.tracker.create_followup_once("PROJ-1", marker, "Finish", "Remaining")
+    assert env.count("POST", r"/issue$") == 1 and followups(env, marker) == []
+    key = env.tracker.create_followup_once("PROJ-1", marker, "Finish", "Remaining")  # the task retry
+    assert followups(env, marker) == [key]
 
 
 def test_a_502_after_the_link_was_created_leaves_one_link(env: Env) -> None:

@@ -1,5 +1,7 @@
 """The GitLab client, configured once: timeout, bounded retries, capped Retry-After; and error naming.
 
+The Jira client (`clients/jira.py`) has the same shape: make_<x>_client, <x>_errors, describe_<x>.
+
 Retries belong to python-gitlab alone (`retry_transient_errors=True`, `max_retries`): it re-sends after
 5xx, connection errors and 429, sleeping for `Retry-After` when given (else 0.1 s, 0.2 s, 0.4 s, ...).
 Two gaps are closed here rather than by another retry layer: `max_retries` is a per-call argument in
@@ -9,11 +11,8 @@ for whatever `Retry-After`/`RateLimit-Reset` says, so a session hook caps it, ma
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import gitlab
@@ -21,7 +20,22 @@ import requests
 from gitlab.exceptions import GitlabAuthenticationError, GitlabError
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightshift.trackers.base import TrackerConfigError, TrackerError
+from nightshift.trackers.clients.http import describe_service, retry_after_seconds
+from nightshift.trackers.errors import TrackerAuthError, TrackerError, TrackerUnavailable, error_class
+
+__all__ = [
+    "NO_BLIND_RETRY",
+    "GitLabAccount",
+    "PolicyGitlab",
+    "TransportPolicy",
+    "describe_gitlab",
+    "gitlab_errors",
+    "make_gitlab_client",
+]
+
+#: Pass to a python-gitlab `create()` whose POST must not be re-sent by the client's own retry: after a
+#: lost response, `trackers.writes` looks before it re-sends.
+NO_BLIND_RETRY: dict[str, Any] = {"retry_transient_errors": False}
 
 
 class TransportPolicy(BaseModel):
@@ -90,51 +104,30 @@ def _cap_retry_after(cap: int) -> Callable[..., requests.Response]:
     return hook
 
 
-def retry_after_seconds(
-    retry_after: str | None, ratelimit_reset: str | None = None, now: dt.datetime | None = None
-) -> int | None:
-    """Seconds to wait from `Retry-After` (seconds or an HTTP date) or `RateLimit-Reset` (epoch seconds)."""
-    now = now or dt.datetime.now(dt.UTC)
-    if retry_after is not None:
-        value = retry_after.strip()
-        if value.isdigit():
-            return int(value)
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        return max(0, math.ceil((when - now).total_seconds()))
-    if ratelimit_reset is not None and ratelimit_reset.strip().isdigit():
-        return max(0, math.ceil(int(ratelimit_reset) - now.timestamp()))
-    return None
-
-
 def describe_gitlab(url: str, connection_id: str | None = None) -> str:
     """How error messages name the service: `GitLab at <url> (connection 'gitlab_default')`."""
-    return f"GitLab at {url}" + (f" (connection {connection_id!r})" if connection_id else "")
+    return describe_service("GitLab", url, connection_id)
 
 
 @contextmanager
 def gitlab_errors(url: str, action: str, connection_id: str | None = None) -> Iterator[None]:
-    """Turn python-gitlab and transport failures into TrackerErrors naming the service and connection.
+    """Turn python-gitlab and transport failures into `trackers.errors`, naming the service and connection.
 
-    A rejected token or request (400, 401, 403) is a TrackerConfigError: retrying will not help.
+    The class follows the HTTP status (`error_class`): a refused token is a TrackerAuthError, as on Jira.
     """
     where = describe_gitlab(url, connection_id)
     try:
         yield
     except GitlabAuthenticationError as exc:
-        raise TrackerConfigError(
+        raise TrackerAuthError(
             f"{where}: {action} failed: the token was rejected (401); check the connection's password/token"
         ) from exc
     except GitlabError as exc:
         code = exc.response_code
-        kind = TrackerConfigError if code in (400, 401, 403) else TrackerError
+        kind = error_class(code)
         raise kind(f"{where}: {action} failed ({code or 'no response'}): {exc.error_message}") from exc
     except requests.RequestException as exc:
-        raise TrackerError(f"{where}: {action} failed: {type(exc).__name__}: {exc}") from exc
+        raise TrackerUnavailable(f"{where}: {action} failed: {type(exc).__name__}: {exc}") from exc
 
 
 class GitLabAccount:

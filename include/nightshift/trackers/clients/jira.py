@@ -1,4 +1,6 @@
-"""Build a `jira.JIRA` client whose transport is configured once, here.
+"""Build a `jira.JIRA` client whose transport is configured once, here; and name its errors.
+
+The GitLab client (`clients/gitlab.py`) has the same shape: make_<x>_client, <x>_errors, describe_<x>.
 
 The jira library (3.10.x) retries inside its own `ResilientSession`; Nightshift adds no retry loop on top
 (docs/security-and-reliability.md: don't stack retries). What that session does, and how it is bounded here:
@@ -13,17 +15,16 @@ The jira library (3.10.x) retries inside its own `ResilientSession`; Nightshift 
 * Connection errors are retried for every method, POST included. A POST whose connection broke after it
   was sent may have been applied (a comment posted), and re-sending it blindly duplicates the comment
   (fact 4). A transport adapter therefore turns such errors into `AmbiguousWriteError`, which the library
-  does not retry; the tracker then checks whether the write happened (check-after-ambiguous-failure).
+  does not retry; `trackers.writes` then checks whether the write happened before it re-sends once.
   Connection errors before anything was sent (refused, connect timeout) stay retryable.
 * Every request carries `timeout`; a read timeout is not retried by the library.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import logging
-import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
@@ -31,11 +32,18 @@ from jira import JIRA, JIRAError
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from nightshift.trackers.base import TrackerConfigError, TrackerError
+from nightshift.trackers.clients.http import describe_service, retry_after_seconds
+from nightshift.trackers.errors import (
+    TrackerAuthError,
+    TrackerConfigError,
+    TrackerError,
+    TrackerUnavailable,
+    error_class,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AmbiguousWriteError", "describe_service", "make_jira_client"]
+__all__ = ["AmbiguousWriteError", "describe_jira", "jira_errors", "make_jira_client"]
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -69,26 +77,11 @@ def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
-def _retry_after_seconds(value: str, now: dt.datetime | None = None) -> int | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None when unusable."""
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    delta = (when - (now or dt.datetime.now(dt.UTC))).total_seconds()
-    return max(0, math.ceil(delta))
-
-
 def _normalise_retry_after(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
     """Response hook: give the library a Retry-After it can parse (it calls int() on it)."""
     value = response.headers.get("Retry-After")
     if value is not None:
-        seconds = _retry_after_seconds(value)
+        seconds = retry_after_seconds(value)
         if seconds is None:
             del response.headers["Retry-After"]
         else:
@@ -96,10 +89,9 @@ def _normalise_retry_after(response: requests.Response, *args: Any, **kwargs: An
     return response
 
 
-def describe_service(url: str, connection_id: str | None = None) -> str:
+def describe_jira(url: str, connection_id: str | None = None) -> str:
     """How errors name the service: `Jira at https://... (connection 'jira_default')`."""
-    name = f"Jira at {url}"
-    return f"{name} (connection {connection_id!r})" if connection_id else name
+    return describe_service("Jira", url, connection_id)
 
 
 def make_jira_client(
@@ -120,10 +112,10 @@ def make_jira_client(
 
     `cloud=None` detects the deployment from serverInfo; Cloud clients talk REST v3 (ADF), Server/DC
     clients REST v2 (wiki markup). With `validate`, the credentials are checked once (GET myself) so a
-    bad password fails here, naming the connection. Raises TrackerError / TrackerConfigError.
+    bad password fails here (TrackerAuthError), naming the connection. Raises `trackers.errors`.
     """
     url = url.rstrip("/")
-    service = describe_service(url, connection_id)
+    service = describe_jira(url, connection_id)
     if max_retries < 0 or max_retry_delay < 0:
         raise TrackerConfigError(f"{service}: max_retries and max_retry_delay must not be negative")
     if user is not None and password is None:
@@ -150,25 +142,22 @@ def make_jira_client(
 
     # What JIRA(get_server_info=True) does, after the transport is configured rather than before it.
     try:
-        info = client.server_info()
-        client._version = tuple(info["versionNumbers"])
-        detected = str(info.get("deploymentType") or "Server")
-        is_cloud = detected == "Cloud" if cloud is None else cloud
-        if cloud is not None and cloud != (detected == "Cloud"):
-            log.warning(
-                "%s reports deploymentType %r but the connection says %s; using the connection's",
-                service,
-                detected,
-                "cloud" if cloud else "server",
-            )
-        client.deploymentType = "Cloud" if is_cloud else (detected if detected != "Cloud" else "Server")
-        client._options["rest_api_version"] = "3" if is_cloud else "2"
-        if validate:
-            client.myself()
-    except JIRAError as exc:
-        raise jira_error(exc, service, "connecting") from exc
-    except requests.exceptions.RequestException as exc:
-        raise request_error(exc, service, "connecting") from exc
+        with jira_errors(service, "connecting"):
+            info = client.server_info()
+            client._version = tuple(info["versionNumbers"])
+            detected = str(info.get("deploymentType") or "Server")
+            is_cloud = detected == "Cloud" if cloud is None else cloud
+            if cloud is not None and cloud != (detected == "Cloud"):
+                log.warning(
+                    "%s reports deploymentType %r but the connection says %s; using the connection's",
+                    service,
+                    detected,
+                    "cloud" if cloud else "server",
+                )
+            client.deploymentType = "Cloud" if is_cloud else (detected if detected != "Cloud" else "Server")
+            client._options["rest_api_version"] = "3" if is_cloud else "2"
+            if validate:
+                client.myself()
     except (KeyError, TypeError, ValueError) as exc:
         raise TrackerError(f"{service} answered serverInfo with something that is not Jira's") from exc
     return client
@@ -179,12 +168,24 @@ def _error_text(exc: JIRAError) -> str:
     return text[:300] + ("..." if len(text) > 300 else "")
 
 
+@contextmanager
+def jira_errors(service: str, action: str) -> Iterator[None]:
+    """Turn the library's and the transport's failures into `trackers.errors` naming the service."""
+    try:
+        yield
+    except JIRAError as exc:
+        raise jira_error(exc, service, action) from exc
+    except requests.exceptions.RequestException as exc:
+        raise request_error(exc, service, action) from exc
+
+
 def jira_error(exc: JIRAError, service: str, action: str) -> TrackerError:
-    """A TrackerError naming the service and what failed (never the request headers or credentials)."""
+    """The error naming the service and what failed (never the request headers or credentials); its
+    class follows the HTTP status (`error_class`), as on GitLab."""
     status = exc.status_code
     text = _error_text(exc)
     if status in (401, 403):
-        return TrackerError(
+        return TrackerAuthError(
             f"{service} refused the credentials while {action} (HTTP {status}){': ' + text if text else ''}; "
             "check the connection's login, password or token"
         )
@@ -193,11 +194,12 @@ def jira_error(exc: JIRAError, service: str, action: str) -> TrackerError:
     if status == 400:
         return TrackerConfigError(f"{service} rejected the request while {action} (HTTP 400): {text}")
     detail = f"HTTP {status}" if status else "error"
-    return TrackerError(f"{service} failed while {action} ({detail}){': ' + text if text else ''}")
+    return error_class(status)(f"{service} failed while {action} ({detail}){': ' + text if text else ''}")
 
 
 def request_error(exc: requests.exceptions.RequestException, service: str, action: str) -> TrackerError:
-    """A TrackerError for transport failures: refused, timed out, dropped."""
+    """A TrackerUnavailable for transport failures: refused, timed out, dropped (a write's outcome is
+    unknown; a refused connection sent nothing, which the write helper's look-up then shows)."""
     if isinstance(exc, requests.exceptions.Timeout):
         what = "did not answer in time"
     elif isinstance(exc, AmbiguousWriteError):
@@ -206,4 +208,4 @@ def request_error(exc: requests.exceptions.RequestException, service: str, actio
         what = "could not be reached"
     else:
         what = "failed"
-    return TrackerError(f"{service} {what} while {action} ({exc.__class__.__name__})")
+    return TrackerUnavailable(f"{service} {what} while {action} ({exc.__class__.__name__})")
