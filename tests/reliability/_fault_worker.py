@@ -77,7 +77,9 @@ def build_context(spec: WorkerSpec) -> GenerationContext:
     gl = make_gitlab_client(spec.gitlab_url, spec.token, timeout=10, retries=2)
     tracker = GitLabIssueTracker(gl, [APP])
     record = IntakeRecord(
-        ticket=Ticket(id=TICKET, title="double it", source="gitlab", complexity="small", estimated_files=["src/*"]),
+        ticket=Ticket(
+            id=TICKET, title="double it", source="gitlab", complexity="small", estimated_files=["src/*"]
+        ),
         source="gitlab",
         tracker_key=f"{APP}#1",
     )
@@ -95,7 +97,9 @@ def build_context(spec: WorkerSpec) -> GenerationContext:
     )
 
 
-def _die_after(call: Callable[..., Any], when: Callable[..., bool] = lambda *a, **k: True) -> Callable[..., Any]:
+def _die_after(
+    call: Callable[..., Any], when: Callable[..., bool] = lambda *a, **k: True
+) -> Callable[..., Any]:
     """`call`, then the process dies on the spot (its side effect done, nothing recorded after it)."""
 
     @functools.wraps(call)
@@ -129,7 +133,9 @@ def inject(ctx: GenerationContext, phase: Phase | None) -> None:
         GitLabIssueTracker.comment_once = _die_after(GitLabIssueTracker.comment_once)  # type: ignore[method-assign]
 
 
-def ticket_steps(ctx: GenerationContext, which: list[Step], attempt: str) -> list[Callable[[], flow.Decision]]:
+def ticket_steps(
+    ctx: GenerationContext, which: list[Step], attempt: str
+) -> list[Callable[[], flow.Decision]]:
     """The ticket's tasks in DAG order (dependencies, C0, C1, escalation check, C2, publish)."""
     steps: list[Callable[[], flow.Decision]] = []
     for name in which:

@@ -17,15 +17,15 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from nightshift.generation.state import BatchState, TicketOutcome
 from nightshift.artifacts import ArtifactStore
+from nightshift.generation.state import BatchState, TicketOutcome
 from nightshift.trackers.base import hidden_marker, marker_key
 from standins.fixtures import running_gitlab
 from standins.gitlab import GitLabStandin
@@ -88,7 +88,9 @@ class FaultWorld:
         return self.root / "artifacts" / BATCH
 
     def spec(self, **kwargs: Any) -> WorkerSpec:
-        return WorkerSpec(root=str(self.root), gitlab_url=self.gitlab.base_url, token=self.gitlab.token, **kwargs)
+        return WorkerSpec(
+            root=str(self.root), gitlab_url=self.gitlab.base_url, token=self.gitlab.token, **kwargs
+        )
 
     def start(self, spec: WorkerSpec) -> subprocess.Popen[str]:
         """A worker process in its own session (so a kill reaches it and nothing of the test)."""
@@ -195,8 +197,9 @@ class FaultWorld:
             json.loads(record.read_text())  # no half-written record
 
 
-@pytest.fixture
+@contextmanager
 def fault_world(tmp_path: Path) -> Iterator[FaultWorld]:
+    """The stand-in (bot and reporter, group/app with src/utils.py and the ticket's issue #1) running."""
     seed = {
         "users": [{"username": "nightshift-bot"}, {"username": "alice"}],
         "tokens": [{"token": "glpat-fault-bot", "user": "nightshift-bot"}],

@@ -12,9 +12,19 @@ note per kind (duplicates 0), with the batch records naming them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
-from tests.reliability.fault_world import KILLED, FaultWorld, fault_world, write_behaviour  # noqa: F401
+from tests.reliability.fault_world import KILLED, FaultWorld, fault_world, write_behaviour
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[FaultWorld]:
+    with fault_world(tmp_path) as running:
+        yield running
+
 
 PHASES = ["edit", "tests", "commit", "push", "mr", "followup", "note"]
 #: Kills after which the agent may legitimately run again (its result was not on record yet).
@@ -23,8 +33,7 @@ RERUN_EXPECTED = {"edit", "tests", "commit"}
 
 @pytest.mark.reliability
 @pytest.mark.parametrize("phase", PHASES)
-def test_kill_at_phase_boundary_then_retry(fault_world: FaultWorld, phase: str, reliability_row) -> None:
-    world = fault_world
+def test_kill_at_phase_boundary_then_retry(world: FaultWorld, phase: str, reliability_row) -> None:
     write_behaviour(world, park_after_edit=phase == "edit")
     if phase == "edit":
         code = world.run_and_kill_when(world.spec(attempt="try1"), world.agent_state / "edited")
