@@ -12,7 +12,7 @@ layout, so the stage that writes a record and the stages that read it cannot dri
     tickets/<ID>/outcome.json              the ticket's final state in this batch (TicketOutcome)
     tickets/<ID>/gates.json                the gate report (GateReport); a re-run overwrites it
     tickets/<ID>/gates-pipeline.json       the CI pipeline the gates read for the pushed commit
-    ratelimits/<ID>-<C>-<K>.json           one record per rate-limit event
+    ratelimits/<ID>-<C>-<K>.json           one record per rate-limit event (a dry run's: .dry-run.json)
     escalations/<ID>.json                  the escalation queue entry, with C0/C1 context
     review/dashboard.txt                   the morning dashboard
     review/metrics.json, review/queue.json the batch's metrics and its ordered review queue

@@ -91,7 +91,7 @@ def finish_batch(
     the manifest completes or aborts (a reviewed batch stays reviewed), and the batch's worktrees go."""
     manifest = read_manifest(artifacts)
     state = BatchState(artifacts)
-    aborted = state.aborted()
+    aborted = BatchState(artifacts, dry_run=dry_run).aborted()  # a dry run's rate limits are its own
     for ticket_id in manifest.ticket_ids:
         if state.outcome(ticket_id) is None:
             state.save_outcome(

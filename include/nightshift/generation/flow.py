@@ -48,6 +48,7 @@ from nightshift.forge.git import (
     resolve_commit,
 )
 from nightshift.generation.escalation import EscalationPolicy, escalation_reasons
+from nightshift.generation.locks import ticket_lock
 from nightshift.generation.state import (
     BatchState,
     BranchClaim,
@@ -323,7 +324,13 @@ def _workspace(ctx: GenerationContext, ticket_id: str) -> tuple[Path, Repository
 
 
 def run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoint, attempt: str) -> Decision:
-    """Run one checkpoint (or return its recorded result) and record what happened."""
+    """Run one checkpoint (or return its recorded result) and record what happened. A second run of
+    the same ticket at the same time waits for this one, then resumes from its records."""
+    with ticket_lock(ctx.state.artifacts, ticket_id):
+        return _run_checkpoint(ctx, ticket_id, checkpoint, attempt)
+
+
+def _run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoint, attempt: str) -> Decision:
     existing = ctx.state.checkpoint_result(ticket_id, checkpoint)
     if existing is not None:
         record = ctx.state.push_record(ticket_id) if checkpoint == Checkpoint.C2 else None
@@ -610,7 +617,13 @@ def mr_description(
 
 
 def publish(ctx: GenerationContext, ticket_id: str) -> Decision:
-    """Open (or update) the draft MR; for a partial result, create the follow-up ticket once."""
+    """Open (or update) the draft MR; for a partial result, create the follow-up ticket once. One run
+    of the ticket at a time (as for checkpoints): a concurrent second run finds this one's outcome."""
+    with ticket_lock(ctx.state.artifacts, ticket_id):
+        return _publish(ctx, ticket_id)
+
+
+def _publish(ctx: GenerationContext, ticket_id: str) -> Decision:
     finished = ctx.state.outcome(ticket_id)
     if finished is not None and finished.state in (TicketState.COMPLETED, TicketState.PARTIAL):
         return Decision(

@@ -5,9 +5,10 @@ it unique, and "paused until", "aborted" and a ticket's outcome are derived by r
 
 Layout inside the batch folder: nightshift.layout.
 
-A dry run (no push, merge request or tracker write) keeps its checkpoint results and start under
-`<name>.dry-run.json`, writes no push or branch record, and marks its outcomes `dry_run`: a real run
-that reuses the batch id reads none of them and does the work (a real outcome replaces a dry one).
+A dry run (no push, merge request or tracker write) keeps its checkpoint results, start and rate limits
+under `<name>.dry-run.json`, writes no push or branch record, and marks its outcomes and escalations
+`dry_run`: a real run that reuses the batch id reads none of them and does the work (a real outcome
+replaces a dry one, and hides the dry run's escalation from the morning queue).
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ class Escalation(BaseModel):
     ticket_url: str | None = None
     title: str = ""
     created_at: dt.datetime = Field(default_factory=utcnow)
+    #: A dry run's escalation: a real run never reads it, and a real record is never replaced by one.
+    dry_run: bool = False
 
 
 class BatchState:
@@ -169,7 +172,16 @@ class BatchState:
         return [record for record in found if record is not None]
 
     def rate_limits(self) -> list[RateLimitEvent]:
-        return sorted(self._records("ratelimits", RateLimitEvent), key=lambda e: (e.hit_at, e.ticket_id))
+        """The batch's rate-limit events; a real run's and a dry run's are counted apart (neither pauses
+        nor aborts the other), a reader of the whole batch sees both."""
+        events: list[RateLimitEvent] = []
+        for name in self.artifacts.list(layout.RATE_LIMITS):
+            mine = self.dry_run is None or name.endswith(".dry-run.json") == bool(self.dry_run)
+            if name.endswith(".json") and mine:
+                event = self.artifacts.read_model(f"{layout.RATE_LIMITS}/{name}", RateLimitEvent)
+                if event is not None:
+                    events.append(event)
+        return sorted(events, key=lambda e: (e.hit_at, e.ticket_id))
 
     def record_rate_limit(
         self,
@@ -201,7 +213,8 @@ class BatchState:
             hit_at=now,
             reset_at=max(now, min(limits)),
         )
-        self.artifacts.write_model(f"{layout.RATE_LIMITS}/{ticket_id}-{checkpoint.value}-{index}.json", event)
+        name = f"{ticket_id}-{checkpoint.value}-{index}{self._suffix()}"
+        self.artifacts.write_model(f"{layout.RATE_LIMITS}/{name}", event)
         return event
 
     def paused_until(self, now: dt.datetime | None = None) -> dt.datetime | None:
@@ -276,7 +289,24 @@ class BatchState:
         return {t: o for t in ticket_ids if (o := self.outcome(t)) is not None}
 
     def save_escalation(self, escalation: Escalation) -> None:
-        self.artifacts.write_model(layout.escalation_record(escalation.ticket_id), escalation)
+        """Queue the escalation (a dry run's is marked and never replaces a real run's)."""
+        escalation = escalation.model_copy(update={"dry_run": bool(self.dry_run)})
+        path = layout.escalation_record(escalation.ticket_id)
+        existing = self.artifacts.read_model(path, Escalation)
+        if existing is not None and escalation.dry_run and not existing.dry_run:
+            return
+        self.artifacts.write_model(path, escalation)
 
     def escalations(self) -> list[Escalation]:
-        return self._records("escalations", Escalation)
+        """The morning queue. A real run ignores a dry run's entries; a reader of the whole batch does
+        too once a real run has finished the ticket (its outcome replaced the dry run's)."""
+        found = self._records("escalations", Escalation)
+        if self.dry_run:
+            return found
+        outcomes = self.outcomes([e.ticket_id for e in found if e.dry_run])
+        return [
+            e
+            for e in found
+            if not e.dry_run
+            or (self.dry_run is None and (e.ticket_id not in outcomes or outcomes[e.ticket_id].dry_run))
+        ]
