@@ -154,9 +154,12 @@ class AirflowStack:
         """Airflow imports `$AIRFLOW_HOME/config/airflow_local_settings.py` in every process before it
         forks workers and tasks: preloading Nightshift's modules there spares each task instance the
         imports (see nightshift_airflow.preload)."""
-        from nightshift_airflow.preload import install  # imports nothing of Airflow
-
-        install(self.home / "config")
+        # The same command the image runs (a subprocess: the local stack never imports the adapters).
+        subprocess.run(
+            [sys.executable, "-m", "nightshift_airflow.preload", str(self.home / "config")],
+            check=True,
+            capture_output=True,
+        )
 
     def _wait_healthy(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout

@@ -27,7 +27,6 @@ from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import Checkpoint
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore
-from nightshift.forge.clients import make_gitlab_client
 from nightshift.forge.git import GitAuth
 from nightshift.forge.merge_requests import MergeRequestForge
 from nightshift.generation import flow
@@ -36,6 +35,7 @@ from nightshift.generation.state import BatchState
 from nightshift.intake.records import IntakeRecord
 from nightshift.manifest import parse_manifest
 from nightshift.models import Ticket
+from nightshift.trackers.clients.gitlab import make_gitlab_client
 from nightshift.trackers.gitlab import GitLabIssueTracker
 
 KILLED = 137  # the exit status a SIGKILLed worker reports
