@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -144,9 +143,9 @@ def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _config_check(args: argparse.Namespace) -> int:
-    from nightshift.config import DEFAULT_CONFIG, config_problems
+    from nightshift.config import config_path, config_problems
 
-    path = Path(args.file or os.environ.get("NIGHTSHIFT_CONFIG") or DEFAULT_CONFIG)
+    path = config_path(Path(args.file) if args.file else None)
     problems = config_problems(path)
     for problem in problems:
         print(problem, file=sys.stderr)

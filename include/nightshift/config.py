@@ -1,4 +1,4 @@
-"""Deployment configuration: include/config/nightshift.yaml, or the file NIGHTSHIFT_CONFIG names.
+"""Deployment configuration: include/nightshift/defaults/nightshift.yaml, or the file NIGHTSHIFT_CONFIG names.
 
 Environment variables override single values where a deployment needs it (NIGHTSHIFT_ARTIFACTS_URL,
 NIGHTSHIFT_WORKDIR). Every section is a pydantic model, so a typo fails at load time with its path.
@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nightshift.agents.config import AgentConfig
+from nightshift.defaults import default_path
 from nightshift.forge.fence import FencePolicy
 from nightshift.gates.config import GatesConfig
 from nightshift.generation.escalation import EscalationPolicy
@@ -24,7 +25,8 @@ from nightshift.models import BatchConfig, Duration, parse_duration
 from nightshift.safe_yaml import load_yaml_file
 from nightshift.schedule import Schedule, Windows
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "nightshift.yaml"
+#: The shipped, production-shaped default: package data (nightshift.defaults), so a wheel install has it.
+DEFAULT_CONFIG = default_path("nightshift.yaml")
 
 
 def _home() -> Path:
@@ -95,8 +97,13 @@ class ConfigError(ValueError):
     pass
 
 
+def config_path(path: Path | None = None) -> Path:
+    """The configuration file in use: `path`, else NIGHTSHIFT_CONFIG, else the shipped default."""
+    return path or Path(os.environ.get("NIGHTSHIFT_CONFIG") or DEFAULT_CONFIG)
+
+
 def load_config(path: Path | None = None) -> NightshiftConfig:
-    path = path or Path(os.environ.get("NIGHTSHIFT_CONFIG") or DEFAULT_CONFIG)
+    path = config_path(path)
     try:
         data = load_yaml_file(path) or {}
         config = NightshiftConfig.model_validate(data)
@@ -123,7 +130,7 @@ def cached_config(path: str | None = None) -> NightshiftConfig:
 def config_problems(path: Path | None = None) -> list[str]:
     """Every problem of a configuration file (and of the environment overrides), one line each, named
     by its key path: what `python -m nightshift config check` prints. Empty when the file is valid."""
-    path = path or Path(os.environ.get("NIGHTSHIFT_CONFIG") or DEFAULT_CONFIG)
+    path = config_path(path)
     try:
         data = load_yaml_file(path) or {}
     except (ValueError, OSError) as exc:

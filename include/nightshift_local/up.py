@@ -35,7 +35,7 @@ class Settings(BaseModel):
 
     home: str = "../var/airflow"
     port: int = Field(default=8080, ge=1, le=65535)
-    nightshift_config: str = "../include/config/nightshift.yaml"
+    nightshift_config: str = "../include/nightshift/defaults/nightshift.yaml"
     nightshift_home: str = "../var/nightshift"
     timezone: str | None = None
     #: conn_id -> Airflow connection fields (conn_type, host, login, password, extra).
