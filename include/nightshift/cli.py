@@ -143,16 +143,17 @@ def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _config_check(args: argparse.Namespace) -> int:
-    from nightshift.config import config_path, config_problems
+    from nightshift.config import check_config
 
-    path = config_path(Path(args.file) if args.file else None)
-    problems = config_problems(path)
-    for problem in problems:
+    checked = check_config(Path(args.file) if args.file else None)
+    for override in checked.overrides:
+        print(f"override: {override.describe()}")
+    for problem in checked.problems:
         print(problem, file=sys.stderr)
-    if problems:
-        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+    if checked.problems:
+        print(f"{checked.path}: {len(checked.problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"{path}: valid")
+    print(f"{checked.path}: valid")
     return 0
 
 
