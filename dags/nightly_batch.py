@@ -23,6 +23,7 @@ import os
 
 from airflow.sdk import Param, dag, task_group
 
+from nightshift.config import AGENTS_POOL  # the pool's one name; its slots are batch.parallel_agents
 from nightshift_airflow.deadlines import night_deadlines
 from nightshift_airflow.operators.batch import (
     FinishGenerationOperator,
@@ -44,7 +45,6 @@ from nightshift_airflow.schedule import intake_timetable
 from nightshift_airflow.sensors.pipeline import PipelineSensor
 from nightshift_airflow.sensors.windows import WindowSensor
 
-AGENTS_POOL = "nightshift_agents"
 INTAKE_TIMETABLE = intake_timetable()  # config `schedule` (frequency, timezone), NIGHTSHIFT_TIMEZONE
 #: How long the gates wait for an MR's CI pipeline, and how often they look (NIGHTSHIFT_PIPELINE_*).
 PIPELINE_WAIT = {

@@ -137,7 +137,7 @@ def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     check = csub.add_parser("check", help="exit 0 when valid, 1 with one line per problem")
     check.add_argument("file", nargs="?", help="default: NIGHTSHIFT_CONFIG, else the shipped default")
     check.set_defaults(func=_config_check)
-    pool = csub.add_parser("pool", help="print '<pool> <slots>' (generation.pool, batch.parallel_agents)")
+    pool = csub.add_parser("pool", help="print '<pool> <slots>' (nightshift_agents, batch.parallel_agents)")
     pool.add_argument("file", nargs="?", help="default: NIGHTSHIFT_CONFIG, else the shipped default")
     pool.set_defaults(func=_config_pool)
 
@@ -159,14 +159,15 @@ def _config_check(args: argparse.Namespace) -> int:
 
 def _config_pool(args: argparse.Namespace) -> int:
     """The agents pool from the one source of truth, for `airflow pools set $(... config pool)`."""
-    from nightshift.config import ConfigError, load_config
+    from nightshift.config import ConfigError, agents_pool, load_config
 
     try:
         config = load_config(Path(args.file) if args.file else None)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{config.generation.pool} {config.batch.parallel_agents}")
+    name, slots = agents_pool(config)
+    print(f"{name} {slots}")
     return 0
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nightshift.agents.config import AgentConfig
 from nightshift.config_env import EnvOverride, apply_overrides, blame, read_overrides
@@ -30,6 +30,11 @@ from nightshift.schedule import Schedule, Windows
 
 #: The shipped, production-shaped default: package data (nightshift.defaults), so a wheel install has it.
 DEFAULT_CONFIG = default_path("nightshift.yaml")
+
+#: The Airflow pool every agent step and gate check takes a slot of. The name is fixed here and only
+#: here; its slots are `batch.parallel_agents` (`agents_pool`), set by `airflow pools set $(python -m
+#: nightshift config pool)` in compose's init service and by `make up`: one source of truth.
+AGENTS_POOL = "nightshift_agents"
 
 
 def _home() -> Path:
@@ -65,7 +70,6 @@ class ForgeConfig(BaseModel):
 class GenerationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pool: str = "nightshift_agents"
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     dependency_poll_seconds: float = Field(default=5.0, gt=0)
     pause_poll_seconds: float = Field(default=5.0, gt=0)
@@ -74,6 +78,16 @@ class GenerationConfig(BaseModel):
     #: Longest pause an agent-reported rate limit may cause (its reset time is the agent's word);
     #: never past the end of the generation window either.
     rate_limit_max_wait: Duration = "1h"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_pool_setting(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "pool" in data:
+            raise ValueError(
+                f"generation.pool is no longer a setting: the agents pool is always {AGENTS_POOL!r}, "
+                "its slots are batch.parallel_agents; remove the key"
+            )
+        return data
 
     @property
     def rate_limit_max_wait_delta(self) -> dt.timedelta:
@@ -98,6 +112,25 @@ class NightshiftConfig(BaseModel):
 
 class ConfigError(ValueError):
     pass
+
+
+def agents_pool(config: NightshiftConfig) -> tuple[str, int]:
+    """The agents pool's name and slots, as every deployment path creates it."""
+    return AGENTS_POOL, config.batch.parallel_agents
+
+
+def pool_shortfall(batch_id: str, requested: int, slots: int) -> str | None:
+    """The warning for a manifest that asks for more agents at once than the pool has slots (a manifest
+    kept from an earlier run, or written by hand): the extra agents would queue, and the deadline-aware
+    order, planned for `requested` agents, would leave tickets unfinished at the gates window."""
+    if requested <= slots:
+        return None
+    return (
+        f"batch {batch_id}: the manifest asks for parallel_agents={requested} but the {AGENTS_POOL} pool "
+        f"has {slots} slot(s) (batch.parallel_agents): at most {slots} agent(s) will run at once and "
+        f"tickets planned for {requested} may carry over; raise batch.parallel_agents and re-run "
+        "`airflow pools set $(python -m nightshift config pool)`, or lower the manifest's parallel_agents"
+    )
 
 
 class CheckedConfig(BaseModel):

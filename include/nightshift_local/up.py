@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightshift.config import load_config
+from nightshift.config import AGENTS_POOL, load_config
 from nightshift.safe_yaml import load_yaml_file
 from nightshift_local.stack import REPO, AirflowStack
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         print(f"nightshift up: Airflow at {stack.base_url} (127.0.0.1 only)", flush=True)
         print(f"nightshift up: user admin, password {stack.password}", flush=True)
-        print(f"nightshift up: pool nightshift_agents = {stack.pool_slots}; logs in {stack.home / 'logs'}")
+        print(f"nightshift up: pool {AGENTS_POOL} = {stack.pool_slots}; logs in {stack.home / 'logs'}")
         print("nightshift up: ready; Ctrl-C stops every component", flush=True)
         while not stop.wait(1):
             for name, proc in stack.processes.items():

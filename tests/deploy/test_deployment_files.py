@@ -250,16 +250,25 @@ def test_init_migrates_then_creates_the_agents_pool_the_dag_and_config_use() -> 
     assert printed == ["nightshift_agents", "3"]
     pool = printed[0]
 
+    # One source of truth: the DAG takes the pool's name from nightshift.config (never its own literal),
+    # and the config file has no second name for it; its slots are batch.parallel_agents.
+    from nightshift.config import AGENTS_POOL
+
     dag = ast.parse((REPO / "dags" / "nightly_batch.py").read_text())
-    dag_pool = next(
-        node.value.value
+    imported = {
+        alias.name
         for node in dag.body
-        if isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "AGENTS_POOL" for t in node.targets)
-        and isinstance(node.value, ast.Constant)
+        if isinstance(node, ast.ImportFrom) and node.module == "nightshift.config"
+        for alias in node.names
+    }
+    assert "AGENTS_POOL" in imported
+    assert not any(
+        isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "AGENTS_POOL" for t in node.targets)
+        for node in dag.body
     )
     config = yaml.safe_load((REPO / "include" / "nightshift" / "defaults" / "nightshift.yaml").read_text())
-    assert pool == dag_pool == config["generation"]["pool"] == "nightshift_agents"
+    assert "pool" not in (config.get("generation") or {})
+    assert pool == AGENTS_POOL == "nightshift_agents"
     assert init.get("restart") == "no", "a one-shot service must not be restarted after it completes"
 
 

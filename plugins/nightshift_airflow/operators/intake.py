@@ -82,7 +82,7 @@ class SequenceOperator(BaseOperator):
         super().__init__(outlets=[MANIFEST_ASSET], **kwargs)
 
     def execute(self, context: Context) -> str:
-        from nightshift.config import cached_config
+        from nightshift.config import agents_pool, cached_config, pool_shortfall
         from nightshift.intake.pipeline import sequence_and_write
         from nightshift.sequencing import night_length
         from nightshift_airflow.runtime import batch_artifacts
@@ -95,6 +95,11 @@ class SequenceOperator(BaseOperator):
             batch_config = batch_config.model_copy(update={"max_tickets": int(override)})
         night = night_length(config.windows.generation, config.windows.gates)
         manifest = sequence_and_write(artifacts, batch_config, horizon=night)
+        # The pool is sized from the same config (a task cannot read pools in Airflow 3): a manifest
+        # kept from an earlier run, or written by hand, may still ask for more agents than it has.
+        _, slots = agents_pool(config)
+        if shortfall := pool_shortfall(manifest.batch_id, manifest.config.parallel_agents, slots):
+            self.log.warning("%s", shortfall)
         self.log.info(
             "batch %s: manifest with %d ticket(s): %s",
             manifest.batch_id,
