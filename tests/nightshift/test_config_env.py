@@ -61,7 +61,7 @@ def test_a_bad_override_is_named_by_its_variable(config_file, monkeypatch):
     assert "NIGHTSHIFT__BATCH__PARALLEL_AGENTS__X: batch.parallel_agents is a value, not a section" in text
     assert "NIGHTSHIFT__FORGE__LABELS: not a YAML value" in text
     assert "NIGHTSHIFT__: not a key path" in text
-    with pytest.raises(ValueError, match="NIGHTSHIFT__BATCH__PARALLEL_AGENTS: batch.parallel_agents"):
+    with pytest.raises(ValueError, match=r"NIGHTSHIFT__BATCH__PARALLEL_AGENTS: batch\.parallel_agents"):
         load_config(config_file)
 
 

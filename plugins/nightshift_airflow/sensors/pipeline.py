@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator
 from airflow.sdk.definitions.context import Context
 from airflow.sdk.exceptions import AirflowSkipException
 
+from nightshift_airflow.connections import NightshiftSensor
 from nightshift_airflow.triggers.pipeline import PipelineTrigger, pipeline_event
 
 
-class PipelineSensor(BaseSensorOperator):
+class PipelineSensor(NightshiftSensor):
     """One look from the worker; only a pipeline still running defers to the triggerer."""
 
     template_fields = ("ticket_id",)
@@ -36,7 +36,7 @@ class PipelineSensor(BaseSensorOperator):
         from nightshift_airflow.hooks.gitlab import GitLabHook
         from nightshift_airflow.operators.gates import gate_context
 
-        ctx, conn_id = gate_context(context)
+        ctx, conn_id = gate_context(context, self.nightshift_config())
         target = stage.pipeline_target(ctx, self.ticket_id)
         if isinstance(target, stage.Decision):
             raise AirflowSkipException(target.reason)
@@ -61,7 +61,7 @@ class PipelineSensor(BaseSensorOperator):
         from nightshift.gates import stage
         from nightshift_airflow.operators.gates import gate_context
 
-        ctx, _ = gate_context(context)
+        ctx, _ = gate_context(context, self.nightshift_config())
         result = stage.pipeline_check(event or {}, self.timeout_minutes)
         stage.save_pipeline(ctx, self.ticket_id, result)
         self.log.info("%s: pipeline check %s: %s", self.ticket_id, result.status, result.reason)
