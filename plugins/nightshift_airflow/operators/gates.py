@@ -60,17 +60,43 @@ def gate_context(context: Context, config: Any = None) -> tuple[Any, str]:
     return ctx, conn_id
 
 
+def tickets_to_gate(state: Any, manifest: Any, dry_run: bool = False) -> tuple[list[str], list[str]]:
+    """The gates group's rows, in manifest order: tickets with a draft MR from a pushed commit, and
+    tickets with no outcome yet. The second kind is still in generation when the gates window opens
+    (a C2 that finished just before it and is now pushing or opening its MR, or a ticket about to be
+    carried over): its row waits for the outcome, then gates the MR or skips with the outcome's reason.
+    So an MR published after this task ran still gets gates. Tickets already ended without an MR
+    (failed, carried over, escalated) have their reason in their outcome and get no row. An outcome
+    is final once written, except a dry run's, which a real run replaces: that counts as none yet. A
+    dry run publishes nothing, so it waits for nobody."""
+    from nightshift.gates.stage import gate_ticket_ids
+
+    gated = set(gate_ticket_ids(state, manifest))
+    pending = set() if dry_run else {t for t in manifest.ticket_ids if not_final(state.outcome(t))}
+    rows = [t for t in manifest.ticket_ids if t in gated or t in pending]
+    return rows, [t for t in rows if t in pending]
+
+
+def not_final(outcome: Any) -> bool:
+    """No outcome yet, or only a dry run's (a real run replaces it)."""
+    return outcome is None or outcome.dry_run
+
+
 class GateTicketsOperator(NightshiftOperator):
-    """The tickets to gate (a draft MR from a pushed commit), in manifest order: the gates group's rows."""
+    """The tickets to gate, in manifest order: the gates group's rows (see tickets_to_gate)."""
 
     ui_color = "#f3e5f5"
 
     def execute(self, context: Context) -> list[str]:
-        from nightshift.gates.stage import gate_ticket_ids
-
         ctx, _ = gate_context(context, self.nightshift_config())
-        ids = gate_ticket_ids(ctx.state, ctx.manifest)
+        ids, pending = tickets_to_gate(ctx.state, ctx.manifest, dry_run=ctx.dry_run)
         self.log.info("batch %s: gates for %d ticket(s): %s", ctx.batch_id, len(ids), ", ".join(ids) or "-")
+        if pending:
+            self.log.info(
+                "batch %s: still in generation, their gates wait for the outcome: %s",
+                ctx.batch_id,
+                ", ".join(pending),
+            )
         return ids
 
 
