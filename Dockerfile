@@ -37,15 +37,14 @@ COPY --chown=airflow:0 requirements.txt requirements-deploy.txt constraints.txt 
 RUN pip install --no-cache-dir -c constraints.txt -c constraints-deploy.txt \
         -r requirements.txt -r requirements-deploy.txt
 
-# Then the project itself, without touching the pinned dependencies. Editable on purpose: the package
-# finds include/config (agents.yaml, prompts/) next to its source tree, exactly as in the
-# `make` venv; a plain `pip install .` would look for them inside site-packages and not find them.
+# Then the project itself, without touching the pinned dependencies. Editable, as in the `make` venv: the
+# image runs the code from /opt/nightshift. The core's defaults (nightshift.yaml, agent presets, prompts)
+# are package data found with importlib.resources, so a plain `pip install .` would find them too.
 COPY --chown=airflow:0 pyproject.toml README.md ./
-# Only the product: the core and its shipped configuration. The stand-in servers (include/standins), the
-# local stack (include/nightshift_local) and the demo's tickets and behaviours (include/demo) are for tests
-# and `make demo`; .dockerignore keeps them out of the build context too.
+# Only the product: the core, with its shipped defaults (include/nightshift/defaults). The stand-in
+# servers (include/standins), the local stack (include/nightshift_local) and the demo's tickets and
+# behaviours (include/demo) are for tests and `make demo`; .dockerignore keeps them out of the build too.
 COPY --chown=airflow:0 include/nightshift/ include/nightshift/
-COPY --chown=airflow:0 include/config/ include/config/
 COPY --chown=airflow:0 plugins/ plugins/
 COPY --chown=airflow:0 dags/ dags/
 COPY --chown=airflow:0 deploy/check_sandbox.py deploy/check_sandbox.py
@@ -57,7 +56,7 @@ RUN pip install --no-cache-dir --no-deps -e .
 ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/nightshift/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
     AIRFLOW__CORE__PARALLELISM=8 \
-    NIGHTSHIFT_CONFIG=/opt/nightshift/include/config/nightshift.yaml \
+    NIGHTSHIFT_CONFIG=/opt/nightshift/include/nightshift/defaults/nightshift.yaml \
     NIGHTSHIFT_HOME=/opt/airflow/nightshift \
     NIGHTSHIFT_ARTIFACTS_URL=file:///opt/airflow/nightshift/artifacts \
     NIGHTSHIFT_WORKDIR=/opt/airflow/nightshift/work

@@ -40,7 +40,7 @@ from nightshift.intake.sources import FileSource
 from nightshift.models import BatchConfig, BatchManifest
 
 TICKETS = REPO / "include" / "demo" / "tickets"
-CONFIG = REPO / "include" / "config" / "intake.yaml"
+CONFIG = REPO / "include" / "nightshift" / "defaults" / "intake.yaml"
 CREATED_AT = dt.datetime(2024, 1, 15, 18, 0, tzinfo=dt.UTC)
 
 

@@ -8,7 +8,9 @@ score it, one mapped row per MR (retry one alone); **review queue** (08:00), eve
 
 The night has an end: the gates window hangs off `start_generation`, not off the tickets, so gates and
 the review queue start on time whatever generation is doing. No checkpoint starts that could not finish
-by 06:00, an agent still running then is stopped, and its ticket carries over. Deadline alerts tell the
+by 06:00, an agent still running then is stopped, and its ticket carries over. A ticket still in
+generation when `gate_tickets` runs gets a gates row that waits for its outcome, so an MR published
+after 06:00 (a C2 that finished just before) is gated too. Deadline alerts tell the
 operators when generation had not finished at 06:00 or the queue was not ready at 08:00. The timetable
 is the configured frequency (config `schedule`: daily, weekly or continuous).
 
@@ -23,6 +25,7 @@ import os
 
 from airflow.sdk import Param, dag, task_group
 
+from nightshift.config import AGENTS_POOL  # the pool's one name; its slots are batch.parallel_agents
 from nightshift_airflow.deadlines import night_deadlines
 from nightshift_airflow.operators.batch import (
     FinishGenerationOperator,
@@ -44,7 +47,6 @@ from nightshift_airflow.schedule import intake_timetable
 from nightshift_airflow.sensors.pipeline import PipelineSensor
 from nightshift_airflow.sensors.windows import WindowSensor
 
-AGENTS_POOL = "nightshift_agents"
 INTAKE_TIMETABLE = intake_timetable()  # config `schedule` (frequency, timezone), NIGHTSHIFT_TIMEZONE
 #: How long the gates wait for an MR's CI pipeline, and how often they look (NIGHTSHIFT_PIPELINE_*).
 PIPELINE_WAIT = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,35 +137,37 @@ def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     check = csub.add_parser("check", help="exit 0 when valid, 1 with one line per problem")
     check.add_argument("file", nargs="?", help="default: NIGHTSHIFT_CONFIG, else the shipped default")
     check.set_defaults(func=_config_check)
-    pool = csub.add_parser("pool", help="print '<pool> <slots>' (generation.pool, batch.parallel_agents)")
+    pool = csub.add_parser("pool", help="print '<pool> <slots>' (nightshift_agents, batch.parallel_agents)")
     pool.add_argument("file", nargs="?", help="default: NIGHTSHIFT_CONFIG, else the shipped default")
     pool.set_defaults(func=_config_pool)
 
 
 def _config_check(args: argparse.Namespace) -> int:
-    from nightshift.config import DEFAULT_CONFIG, config_problems
+    from nightshift.config import check_config
 
-    path = Path(args.file or os.environ.get("NIGHTSHIFT_CONFIG") or DEFAULT_CONFIG)
-    problems = config_problems(path)
-    for problem in problems:
+    checked = check_config(Path(args.file) if args.file else None)
+    for override in checked.overrides:
+        print(f"override: {override.describe()}")
+    for problem in checked.problems:
         print(problem, file=sys.stderr)
-    if problems:
-        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+    if checked.problems:
+        print(f"{checked.path}: {len(checked.problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"{path}: valid")
+    print(f"{checked.path}: valid")
     return 0
 
 
 def _config_pool(args: argparse.Namespace) -> int:
     """The agents pool from the one source of truth, for `airflow pools set $(... config pool)`."""
-    from nightshift.config import ConfigError, load_config
+    from nightshift.config import ConfigError, agents_pool, load_config
 
     try:
         config = load_config(Path(args.file) if args.file else None)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{config.generation.pool} {config.batch.parallel_agents}")
+    name, slots = agents_pool(config)
+    print(f"{name} {slots}")
     return 0
 
 

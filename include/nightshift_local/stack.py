@@ -25,6 +25,8 @@ from typing import Any
 
 import requests
 
+from nightshift.config import AGENTS_POOL
+
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "nightshift_nightly_batch"
 
@@ -127,7 +129,7 @@ class AirflowStack:
         self.airflow(
             "pools",
             "set",
-            "nightshift_agents",
+            AGENTS_POOL,
             str(self.pool_slots),
             "Nightshift agent checkpoints: at most parallel_agents at once",
         )

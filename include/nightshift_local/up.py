@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nightshift.config import load_config
+from nightshift.config import AGENTS_POOL, load_config
 from nightshift.safe_yaml import load_yaml_file
 from nightshift_local.stack import REPO, AirflowStack
 
@@ -35,7 +35,7 @@ class Settings(BaseModel):
 
     home: str = "../var/airflow"
     port: int = Field(default=8080, ge=1, le=65535)
-    nightshift_config: str = "../include/config/nightshift.yaml"
+    nightshift_config: str = "../include/nightshift/defaults/nightshift.yaml"
     nightshift_home: str = "../var/nightshift"
     timezone: str | None = None
     #: conn_id -> Airflow connection fields (conn_type, host, login, password, extra).
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         print(f"nightshift up: Airflow at {stack.base_url} (127.0.0.1 only)", flush=True)
         print(f"nightshift up: user admin, password {stack.password}", flush=True)
-        print(f"nightshift up: pool nightshift_agents = {stack.pool_slots}; logs in {stack.home / 'logs'}")
+        print(f"nightshift up: pool {AGENTS_POOL} = {stack.pool_slots}; logs in {stack.home / 'logs'}")
         print("nightshift up: ready; Ctrl-C stops every component", flush=True)
         while not stop.wait(1):
             for name, proc in stack.processes.items():

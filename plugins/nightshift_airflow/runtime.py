@@ -47,12 +47,13 @@ def _workspaces(root: str, min_free_mb: int) -> WorkspaceManager:
     return WorkspaceManager(Path(root), min_free_mb=min_free_mb)
 
 
-def generation_context(context: Context) -> GenerationContext:
+def generation_context(context: Context, config: NightshiftConfig | None = None) -> GenerationContext:
+    """`config`: the operator's (its connection ids: nightshift_airflow.connections), else deployed."""
     from nightshift_airflow.hooks.gitlab import GitLabHook
     from nightshift_airflow.hooks.trackers import tracker_for
     from nightshift_airflow.windows import window_opens
 
-    config = cached_config()
+    config = config or cached_config()
     artifacts = batch_artifacts(context, config)
     manifest = read_manifest(artifacts)
     params = context.get("params") or {}

@@ -239,7 +239,7 @@ def test_init_migrates_then_creates_the_agents_pool_the_dag_and_config_use() -> 
     pool_cmd = re.search(r"airflow pools set \$\$\(python -m nightshift config pool\) ", script)
     assert pool_cmd, "the init service must size the pool from the config (`nightshift config pool`)"
     assert migrate < pool_cmd.start(), "the pool can only be created after the migration"
-    config_file = REPO / "include" / "config" / "nightshift.yaml"
+    config_file = REPO / "include" / "nightshift" / "defaults" / "nightshift.yaml"
     printed = subprocess.run(
         [sys.executable, "-m", "nightshift", "config", "pool", str(config_file)],
         capture_output=True,
@@ -250,16 +250,25 @@ def test_init_migrates_then_creates_the_agents_pool_the_dag_and_config_use() -> 
     assert printed == ["nightshift_agents", "3"]
     pool = printed[0]
 
+    # One source of truth: the DAG takes the pool's name from nightshift.config (never its own literal),
+    # and the config file has no second name for it; its slots are batch.parallel_agents.
+    from nightshift.config import AGENTS_POOL
+
     dag = ast.parse((REPO / "dags" / "nightly_batch.py").read_text())
-    dag_pool = next(
-        node.value.value
+    imported = {
+        alias.name
         for node in dag.body
-        if isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "AGENTS_POOL" for t in node.targets)
-        and isinstance(node.value, ast.Constant)
+        if isinstance(node, ast.ImportFrom) and node.module == "nightshift.config"
+        for alias in node.names
+    }
+    assert "AGENTS_POOL" in imported
+    assert not any(
+        isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "AGENTS_POOL" for t in node.targets)
+        for node in dag.body
     )
-    config = yaml.safe_load((REPO / "include" / "config" / "nightshift.yaml").read_text())
-    assert pool == dag_pool == config["generation"]["pool"] == "nightshift_agents"
+    config = yaml.safe_load((REPO / "include" / "nightshift" / "defaults" / "nightshift.yaml").read_text())
+    assert "pool" not in (config.get("generation") or {})
+    assert pool == AGENTS_POOL == "nightshift_agents"
     assert init.get("restart") == "no", "a one-shot service must not be restarted after it completes"
 
 
@@ -332,7 +341,7 @@ def test_users_and_config_reach_the_components() -> None:
     for name, svc in airflow_services().items():
         env = svc["environment"]
         assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin,reviewer:viewer", name
-        assert env["NIGHTSHIFT_CONFIG"].startswith("${NIGHTSHIFT_CONFIG:-/opt/nightshift/include/config/")
+        assert env["NIGHTSHIFT_CONFIG"].startswith("${NIGHTSHIFT_CONFIG:-/opt/nightshift/include/nightshift/defaults/")
         if name == "airflow-worker":
             assert env["AIRFLOW_CONN_GITLAB_DEFAULT"] == "${AIRFLOW_CONN_GITLAB_DEFAULT:-}", name
             assert env["AIRFLOW_CONN_JIRA_DEFAULT"] == "${AIRFLOW_CONN_JIRA_DEFAULT:-}", name
@@ -449,7 +458,7 @@ def test_dockerfile_installs_with_the_committed_constraints_as_airflow() -> None
     assert requirements == {"requirements.txt", "requirements-deploy.txt"}
     project = [shlex.split(cmd) for _, cmd in pip_steps if "--no-deps" in cmd]
     assert len(project) == 1 and project[0][-2:] == ["-e", "."], (
-        "the project goes in editable (its include/config stays beside the code), "
+        "the project goes in editable (as in the make venv), "
         "and with --no-deps so it cannot move a pinned dependency"
     )
     # Everything pip reads was copied before it runs.
@@ -460,7 +469,7 @@ def test_dockerfile_installs_with_the_committed_constraints_as_airflow() -> None
         if keyword == "RUN" and "-r requirements.txt" in args:
             assert (constraints | requirements) <= copied
         if keyword == "RUN" and "--no-deps" in args:
-            assert {"pyproject.toml", "README.md", "include/nightshift/", "include/config/", "plugins/", "dags/"} <= copied
+            assert {"pyproject.toml", "README.md", "include/nightshift/", "plugins/", "dags/"} <= copied
 
 
 def test_dockerfile_runtime_settings() -> None:

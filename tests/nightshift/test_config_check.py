@@ -22,7 +22,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_the_shipped_default_is_valid():
-    proc = run(str(REPO / "include" / "config" / "nightshift.yaml"))
+    proc = run(str(REPO / "include" / "nightshift" / "defaults" / "nightshift.yaml"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("valid")
 

@@ -1,7 +1,7 @@
 """What each agent CLI reports about its own run, read from its output (the contract adapter per preset).
 
 Agent CLIs do not speak Nightshift's contract by themselves. For each preset (`usage_format` in
-include/config/agents.yaml) this module reads, from what the CLI printed or left in the out folder:
+nightshift/defaults/agents.yaml) this module reads, from what the CLI printed or left in the out folder:
   - token usage (input incl. cached, cached, output) and the cost when the CLI computes one;
   - its final answer (used as the checkpoint's result when it holds a result JSON, else as the text of
     a synthesised C0/C1 result);

@@ -1,7 +1,7 @@
 """The command backend: any coding-agent CLI, one invocation per checkpoint, in the sandbox.
 
-The argv template (`command:` in config, or a preset from include/config/agents.yaml) and the
-prompt templates (include/config/prompts/C0.md, C1.md, C2.md) use string.Template `$name`
+The argv template (`command:` in config, or a preset from include/nightshift/defaults/agents.yaml) and the
+prompt templates (include/nightshift/defaults/prompts/C0.md, C1.md, C2.md) use string.Template `$name`
 placeholders, filled per checkpoint. Template values are substituted once: a `$title` inside a
 ticket's text stays literal. Argument lists are never passed through a shell.
 

@@ -1,7 +1,7 @@
 """Agent runner configuration: which backend runs, how it is sandboxed, and what it may see.
 
 Composed by the root config under its `agent:` key. A `preset:` names an entry of
-include/config/agents.yaml whose fields act as defaults; keys set here override them
+include/nightshift/defaults/agents.yaml whose fields act as defaults; keys set here override them
 (`env` and `command_vars` are merged key by key).
 """
 
@@ -16,13 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nightshift.agents.contract import Checkpoint
 from nightshift.agents.prices import DEFAULT_PRICES_FILE
+from nightshift.defaults import default_path
 from nightshift.models import TicketId
 from nightshift.safe_yaml import load_yaml_file
 
-_INCLUDE = Path(__file__).resolve().parents[2]
-DEFAULT_PRESETS_FILE = _INCLUDE / "config" / "agents.yaml"
-DEFAULT_PROMPTS_DIR = _INCLUDE / "config" / "prompts"
-DEFAULT_BEHAVIOURS_DIR = _INCLUDE / "demo" / "behaviours"
+DEFAULT_PRESETS_FILE = default_path("agents.yaml")
+DEFAULT_PROMPTS_DIR = default_path("prompts")
+#: The demo's scripted behaviours live in the source tree (include/demo): the demo runs from a checkout.
+DEFAULT_BEHAVIOURS_DIR = Path(__file__).resolve().parents[2] / "demo" / "behaviours"
 
 BackendName = Literal["scripted", "command"]
 NetworkMode = Literal["off", "allow"]

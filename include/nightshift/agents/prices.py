@@ -1,6 +1,6 @@
 """The price table: what a model's tokens cost, for agents that report tokens but no cost.
 
-include/config/prices.yaml (or `prices_file` in the agent config) maps a model name to USD per million
+nightshift/defaults/prices.yaml (or `prices_file` in the agent config) maps a model name to USD per million
 input, cached-input and output tokens. Cost = uncached input x input + cached x cached_input + output x
 output. A model not in the table costs nothing and says so (cost_source: none).
 """
@@ -12,9 +12,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from nightshift.agents.contract import TokenUsage
+from nightshift.defaults import default_path
 from nightshift.safe_yaml import load_yaml_file
 
-DEFAULT_PRICES_FILE = Path(__file__).resolve().parents[2] / "config" / "prices.yaml"
+DEFAULT_PRICES_FILE = default_path("prices.yaml")
 
 
 class ModelPrice(BaseModel):

@@ -2,7 +2,7 @@
 
 Where settings come from, in order (later wins):
 1. the defaults below;
-2. the deployment config's `gates:` section (include/config/nightshift.yaml or NIGHTSHIFT_CONFIG), and
+2. the deployment config's `gates:` section (nightshift/defaults/nightshift.yaml or NIGHTSHIFT_CONFIG), and
    its `gates.repositories.<group/project>` block for the ticket's repository;
 3. the repository's own `.nightshift/gates.yaml`, read from the BASE revision (the target branch),
    never from the merge request's head: a change cannot weaken the gates that judge it. The file may
@@ -13,16 +13,16 @@ Where settings come from, in order (later wins):
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nightshift.defaults import default_path
 from nightshift.models import check_repo_glob
 from nightshift.safe_yaml import load_yaml_text
 
 REPO_LOCAL_FILE = ".nightshift/gates.yaml"
-DEFAULT_SEMGREP_RULES = Path(__file__).resolve().parents[2] / "config" / "semgrep"
+DEFAULT_SEMGREP_RULES = default_path("semgrep")
 
 
 class _Model(BaseModel):

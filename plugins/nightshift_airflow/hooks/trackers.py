@@ -36,7 +36,8 @@ def tracker_for(source: SourceConfig) -> Tracker:
 
 
 def sources_base() -> Path:
-    """What relative `folder`s of file sources (and intake.followup_folder) are relative to."""
-    from nightshift.config import DEFAULT_CONFIG
+    """What relative `folder`s of file sources (and intake.followup_folder) are relative to: the folder
+    of the configuration file that names them (NIGHTSHIFT_CONFIG), never the package's install location."""
+    from nightshift.config import config_path
 
-    return DEFAULT_CONFIG.parents[2]
+    return config_path().resolve().parent

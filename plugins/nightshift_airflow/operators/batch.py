@@ -11,6 +11,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.definitions.context import Context
 
+from nightshift_airflow.connections import NightshiftOperator
+
 
 class StartGenerationOperator(BaseOperator):
     """Marks the manifest running and returns the ticket ids to map over (in the manifest's sequence);
@@ -56,7 +58,7 @@ class FinishGenerationOperator(BaseOperator):
         return {"status": finished.status.value, "counts": finished.counts}
 
 
-class ReviewQueueOperator(BaseOperator):
+class ReviewQueueOperator(NightshiftOperator):
     """Stage 4 (08:00): the ordered review queue as the text dashboard (task log and
     `review/dashboard.txt`), the batch's metrics against the targets, and the review times of earlier
     batches, which become `reviewed` once every MR is approved, merged or closed. The metrics also go
@@ -66,11 +68,10 @@ class ReviewQueueOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from nightshift.artifacts import ArtifactStore
-        from nightshift.config import cached_config
         from nightshift.review.morning import prepare_review
         from nightshift_airflow.batch import batch_id_from_context
 
-        config = cached_config()
+        config = self.nightshift_config()
         review = prepare_review(
             ArtifactStore(config.artifacts_url),
             batch_id_from_context(context),

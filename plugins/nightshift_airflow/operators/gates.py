@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.definitions.context import Context
 from airflow.sdk.exceptions import AirflowSkipException
 
+from nightshift_airflow.connections import NightshiftOperator
 from nightshift_airflow.links import MergeRequestLink
 
 #: The generation tasks whose logs the score note links to, by checkpoint.
 LOGGED_STEPS = {"C0": "ticket.c0_scope", "C1": "ticket.c1_plan", "C2": "ticket.c2_implement"}
 
 
-def gate_context(context: Context) -> tuple[Any, str]:
-    """The core's GateContext for this task, and the GitLab connection id it publishes through."""
+def gate_context(context: Context, config: Any = None) -> tuple[Any, str]:
+    """The core's GateContext for this task, and the GitLab connection id it publishes through.
+    `config`: the operator's (its connection ids); default the deployment's."""
     from airflow.configuration import conf
 
     from nightshift.config import cached_config
@@ -26,8 +27,9 @@ def gate_context(context: Context) -> tuple[Any, str]:
     from nightshift_airflow.hooks.gitlab import GitLabHook
     from nightshift_airflow.runtime import generation_context
 
-    gen = generation_context(context)  # manifest, records, repositories, trackers: as in generation
-    conn_id = cached_config().forge.gitlab_conn_id
+    config = config or cached_config()
+    gen = generation_context(context, config)  # manifest, records, repositories, trackers: as in generation
+    conn_id = config.forge.gitlab_conn_id
     hook = GitLabHook(gitlab_conn_id=conn_id)
     base_url = conf.get("api", "base_url", fallback="") or None
     dag_run, ti = context["dag_run"], context["ti"]
@@ -42,7 +44,6 @@ def gate_context(context: Context) -> tuple[Any, str]:
             for name, task_id in LOGGED_STEPS.items()
         }
 
-    config = cached_config()
     ctx = GateContext(
         manifest=gen.manifest,
         state=gen.state,
@@ -59,21 +60,47 @@ def gate_context(context: Context) -> tuple[Any, str]:
     return ctx, conn_id
 
 
-class GateTicketsOperator(BaseOperator):
-    """The tickets to gate (a draft MR from a pushed commit), in manifest order: the gates group's rows."""
+def tickets_to_gate(state: Any, manifest: Any, dry_run: bool = False) -> tuple[list[str], list[str]]:
+    """The gates group's rows, in manifest order: tickets with a draft MR from a pushed commit, and
+    tickets with no outcome yet. The second kind is still in generation when the gates window opens
+    (a C2 that finished just before it and is now pushing or opening its MR, or a ticket about to be
+    carried over): its row waits for the outcome, then gates the MR or skips with the outcome's reason.
+    So an MR published after this task ran still gets gates. Tickets already ended without an MR
+    (failed, carried over, escalated) have their reason in their outcome and get no row. An outcome
+    is final once written, except a dry run's, which a real run replaces: that counts as none yet. A
+    dry run publishes nothing, so it waits for nobody."""
+    from nightshift.gates.stage import gate_ticket_ids
+
+    gated = set(gate_ticket_ids(state, manifest))
+    pending = set() if dry_run else {t for t in manifest.ticket_ids if not_final(state.outcome(t))}
+    rows = [t for t in manifest.ticket_ids if t in gated or t in pending]
+    return rows, [t for t in rows if t in pending]
+
+
+def not_final(outcome: Any) -> bool:
+    """No outcome yet, or only a dry run's (a real run replaces it)."""
+    return outcome is None or outcome.dry_run
+
+
+class GateTicketsOperator(NightshiftOperator):
+    """The tickets to gate, in manifest order: the gates group's rows (see tickets_to_gate)."""
 
     ui_color = "#f3e5f5"
 
     def execute(self, context: Context) -> list[str]:
-        from nightshift.gates.stage import gate_ticket_ids
-
-        ctx, _ = gate_context(context)
-        ids = gate_ticket_ids(ctx.state, ctx.manifest)
+        ctx, _ = gate_context(context, self.nightshift_config())
+        ids, pending = tickets_to_gate(ctx.state, ctx.manifest, dry_run=ctx.dry_run)
         self.log.info("batch %s: gates for %d ticket(s): %s", ctx.batch_id, len(ids), ", ".join(ids) or "-")
+        if pending:
+            self.log.info(
+                "batch %s: still in generation, their gates wait for the outcome: %s",
+                ctx.batch_id,
+                ", ".join(pending),
+            )
         return ids
 
 
-class GatesOperator(BaseOperator):
+class GatesOperator(NightshiftOperator):
     """Runs the gates on one ticket's pushed commit (sandboxed tests: in the agents pool), stores the
     report and publishes it on the MR and the ticket. Safe to retry or clear: every write is an upsert."""
 
@@ -88,7 +115,7 @@ class GatesOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         from nightshift.gates.stage import gate_ticket
 
-        ctx, _ = gate_context(context)
+        ctx, _ = gate_context(context, self.nightshift_config())
         outcome = ctx.state.outcome(self.ticket_id)
         context["ti"].xcom_push(key="merge_request_url", value=(outcome and outcome.merge_request_url) or "")
         decision = gate_ticket(ctx, self.ticket_id)

@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.definitions.context import Context
 
+from nightshift_airflow.connections import NightshiftOperator
 from nightshift_airflow.hooks.trackers import tracker_for
 
 #: The manifest is the human-reviewable record of a batch; downstream DAGs may schedule on it.
@@ -24,17 +25,16 @@ def _sources(config: Any, context: Context) -> list[Any]:
     return sources
 
 
-class CollectOperator(BaseOperator):
+class CollectOperator(NightshiftOperator):
     """Collects ready-for-agent tickets from every source (and earlier batches' carry-overs)."""
 
     ui_color = "#fff0f5"
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from nightshift.config import cached_config
         from nightshift.intake.pipeline import collect
         from nightshift_airflow.runtime import batch_artifacts
 
-        config = cached_config()
+        config = self.nightshift_config()
         artifacts = batch_artifacts(context, config)
         dag_run = context["dag_run"]
         collected = collect(
@@ -55,17 +55,16 @@ class CollectOperator(BaseOperator):
         return {"batch_id": artifacts.batch_id, "collected": collected.ids}
 
 
-class ValidateOperator(BaseOperator):
+class ValidateOperator(NightshiftOperator):
     """Applies the readiness criteria; a not-ready ticket is told exactly what is missing, once."""
 
     ui_color = "#fff0f5"
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from nightshift.config import cached_config
         from nightshift.intake.pipeline import validate
         from nightshift_airflow.runtime import batch_artifacts
 
-        config = cached_config()
+        config = self.nightshift_config()
         artifacts = batch_artifacts(context, config)
         validated = validate(artifacts, _sources(config, context), config.intake)
         for item in validated.not_ready:
@@ -82,7 +81,7 @@ class SequenceOperator(BaseOperator):
         super().__init__(outlets=[MANIFEST_ASSET], **kwargs)
 
     def execute(self, context: Context) -> str:
-        from nightshift.config import cached_config
+        from nightshift.config import agents_pool, cached_config, pool_shortfall
         from nightshift.intake.pipeline import sequence_and_write
         from nightshift.sequencing import night_length
         from nightshift_airflow.runtime import batch_artifacts
@@ -95,6 +94,11 @@ class SequenceOperator(BaseOperator):
             batch_config = batch_config.model_copy(update={"max_tickets": int(override)})
         night = night_length(config.windows.generation, config.windows.gates)
         manifest = sequence_and_write(artifacts, batch_config, horizon=night)
+        # The pool is sized from the same config (a task cannot read pools in Airflow 3): a manifest
+        # kept from an earlier run, or written by hand, may still ask for more agents than it has.
+        _, slots = agents_pool(config)
+        if shortfall := pool_shortfall(manifest.batch_id, manifest.config.parallel_agents, slots):
+            self.log.warning("%s", shortfall)
         self.log.info(
             "batch %s: manifest with %d ticket(s): %s",
             manifest.batch_id,

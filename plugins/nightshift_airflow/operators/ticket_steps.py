@@ -7,13 +7,13 @@ import datetime as dt
 import time
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseOperator, BaseSensorOperator
 from airflow.sdk.definitions.context import Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from nightshift.agents.contract import Checkpoint
 from nightshift.generation import flow
 from nightshift.generation.flow import Decision, GenerationContext
+from nightshift_airflow.connections import NightshiftOperator, NightshiftSensor
 from nightshift_airflow.links import MergeRequestLink, TicketLink
 from nightshift_airflow.triggers.batch_state import RateLimitPauseTrigger, TicketDependencyTrigger
 
@@ -27,14 +27,15 @@ WAIT_IN_TASK_MAX_S = 300.0
 
 
 class _TicketStep:
-    """Shared by every per-ticket operator: resolve the batch, act on a Decision."""
+    """Shared by every per-ticket operator: resolve the batch (with the operator's connection ids),
+    act on a Decision."""
 
     ticket_id: str
 
     def _generation(self, context: Context) -> GenerationContext:
         from nightshift_airflow.runtime import generation_context  # built at run time, never at parse time
 
-        return generation_context(context)
+        return generation_context(context, self.nightshift_config())  # type: ignore[attr-defined]
 
     def _act(self, decision: Decision, gen: GenerationContext, context: Context) -> Any:
         log = self.log  # type: ignore[attr-defined]
@@ -75,7 +76,7 @@ def _poll(gen: GenerationContext, kind: str) -> float:
     return cfg.pause_poll_seconds if kind == "pause" else cfg.dependency_poll_seconds
 
 
-class TicketDependencySensor(_TicketStep, BaseSensorOperator):
+class TicketDependencySensor(_TicketStep, NightshiftSensor):
     """Waits, deferred and holding no worker or pool slot, until the ticket's dependencies finish.
     If one did not complete, the ticket is skipped with the reason and carried over."""
 
@@ -97,7 +98,7 @@ class TicketDependencySensor(_TicketStep, BaseSensorOperator):
         return self.execute(context)
 
 
-class CheckpointOperator(_TicketStep, BaseOperator):
+class CheckpointOperator(_TicketStep, NightshiftOperator):
     """Runs one agent checkpoint in the sandbox, or resumes from its recorded result."""
 
     checkpoint: ClassVar[Checkpoint]
@@ -155,7 +156,7 @@ class ImplementOperator(CheckpointOperator):
     ui_color = "#ffd9a8"
 
 
-class EscalationCheckOperator(_TicketStep, BaseOperator):
+class EscalationCheckOperator(_TicketStep, NightshiftOperator):
     """After C1: queue the ticket for the morning when a human must decide; the batch moves on."""
 
     template_fields = ("ticket_id",)
@@ -170,7 +171,7 @@ class EscalationCheckOperator(_TicketStep, BaseOperator):
         return self._act(flow.escalation_decision(gen, self.ticket_id), gen, context)
 
 
-class PublishOperator(_TicketStep, BaseOperator):
+class PublishOperator(_TicketStep, NightshiftOperator):
     """Upserts the draft merge request (and the follow-up ticket of a partial result)."""
 
     template_fields = ("ticket_id",)

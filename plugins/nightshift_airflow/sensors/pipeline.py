@@ -6,14 +6,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator
 from airflow.sdk.definitions.context import Context
 from airflow.sdk.exceptions import AirflowSkipException
 
+from nightshift_airflow.connections import NightshiftSensor
+from nightshift_airflow.triggers.batch_state import TicketDependencyTrigger
 from nightshift_airflow.triggers.pipeline import PipelineTrigger, pipeline_event
 
 
-class PipelineSensor(BaseSensorOperator):
+class PipelineSensor(NightshiftSensor):
     """One look from the worker; only a pipeline still running defers to the triggerer."""
 
     template_fields = ("ticket_id",)
@@ -36,7 +37,8 @@ class PipelineSensor(BaseSensorOperator):
         from nightshift_airflow.hooks.gitlab import GitLabHook
         from nightshift_airflow.operators.gates import gate_context
 
-        ctx, conn_id = gate_context(context)
+        ctx, conn_id = gate_context(context, self.nightshift_config())
+        self._wait_for_the_outcome(ctx, context)
         target = stage.pipeline_target(ctx, self.ticket_id)
         if isinstance(target, stage.Decision):
             raise AirflowSkipException(target.reason)
@@ -57,11 +59,55 @@ class PipelineSensor(BaseSensorOperator):
             method_name="execute_complete",
         )
 
+    def _wait_for_the_outcome(self, ctx: Any, context: Context) -> None:
+        """A ticket still in generation when gate_tickets ran (its MR may be published after the gates
+        window opened): defer until it has an outcome, then gate its MR, or skip with the outcome's
+        reason. Bounded by generation (finish_generation gives every ticket an outcome) and by the
+        review window: the morning queue is not held back for a ticket that is still not done."""
+        from nightshift.config import cached_config
+        from nightshift.gates import stage
+        from nightshift.models import BatchStatus
+        from nightshift_airflow.operators.gates import not_final
+        from nightshift_airflow.windows import window_opens
+
+        outcome = ctx.state.outcome(self.ticket_id)
+        if not ctx.dry_run and not_final(outcome):
+            if ctx.manifest.status not in (BatchStatus.PENDING, BatchStatus.RUNNING):
+                raise AirflowSkipException(
+                    f"{self.ticket_id}: generation is over ({ctx.manifest.status.value}) and the ticket has "
+                    "no outcome: no merge request to gate"
+                )
+            review = window_opens(context, "review", cached_config().windows)
+            if review is not None and dt.datetime.now(dt.UTC) >= review:
+                raise AirflowSkipException(
+                    f"{self.ticket_id}: still in generation when the review window opened at "
+                    f"{review:%Y-%m-%d %H:%M}Z: no merge request to gate; finish_generation records "
+                    "its outcome"
+                )
+            self.log.info("%s: still in generation; the gates wait for its outcome", self.ticket_id)
+            self.defer(
+                trigger=TicketDependencyTrigger(
+                    ctx.state.artifacts.store.url,
+                    ctx.batch_id,
+                    self.ticket_id,
+                    [self.ticket_id],
+                    poll_seconds=self.poll_seconds,
+                    not_after=review.isoformat() if review else None,
+                ),
+                method_name="resume_after_generation",
+            )
+        if outcome is None or not stage.gated(outcome, ctx.state.push_record(self.ticket_id)):
+            why = f"{outcome.state.value}: {outcome.reason}" if outcome else "no outcome (dry run)"
+            raise AirflowSkipException(f"{self.ticket_id}: no merge request to gate: {why}")
+
+    def resume_after_generation(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        return self.execute(context)
+
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         from nightshift.gates import stage
         from nightshift_airflow.operators.gates import gate_context
 
-        ctx, _ = gate_context(context)
+        ctx, _ = gate_context(context, self.nightshift_config())
         result = stage.pipeline_check(event or {}, self.timeout_minutes)
         stage.save_pipeline(ctx, self.ticket_id, result)
         self.log.info("%s: pipeline check %s: %s", self.ticket_id, result.status, result.reason)

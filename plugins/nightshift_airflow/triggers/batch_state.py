@@ -25,7 +25,8 @@ def _state(artifacts_url: str, batch_id: str) -> BatchState:
 
 
 class TicketDependencyTrigger(BaseTrigger):
-    """Fires when every dependency of a ticket has an outcome, or the batch was aborted."""
+    """Fires when every dependency of a ticket has an outcome, or the batch was aborted, or (with
+    `not_after`, an ISO time) when that time has come: the event then says `timed_out`."""
 
     def __init__(
         self,
@@ -34,6 +35,7 @@ class TicketDependencyTrigger(BaseTrigger):
         ticket_id: str,
         dependencies: list[str],
         poll_seconds: float = 5.0,
+        not_after: str | None = None,
     ) -> None:
         super().__init__()
         self.artifacts_url = artifacts_url
@@ -41,6 +43,7 @@ class TicketDependencyTrigger(BaseTrigger):
         self.ticket_id = ticket_id
         self.dependencies = list(dependencies)
         self.poll_seconds = poll_seconds
+        self.not_after = not_after
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -51,6 +54,7 @@ class TicketDependencyTrigger(BaseTrigger):
                 "ticket_id": self.ticket_id,
                 "dependencies": self.dependencies,
                 "poll_seconds": self.poll_seconds,
+                "not_after": self.not_after,
             },
         )
 
@@ -61,6 +65,8 @@ class TicketDependencyTrigger(BaseTrigger):
         outcomes = state.outcomes(self.dependencies)
         if len(outcomes) == len(self.dependencies):
             return {"ticket_id": self.ticket_id, "outcomes": {k: v.state.value for k, v in outcomes.items()}}
+        if self.not_after and dt.datetime.now(dt.UTC) >= dt.datetime.fromisoformat(self.not_after):
+            return {"ticket_id": self.ticket_id, "timed_out": True}
         return None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

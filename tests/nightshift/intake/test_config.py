@@ -91,7 +91,7 @@ def test_several_problems_are_reported_together():
 
 
 def test_the_shipped_default_section_loads(tmp_path):
-    config = load_intake_config(REPO / "include" / "config" / "intake.yaml")
+    config = load_intake_config(REPO / "include" / "nightshift" / "defaults" / "intake.yaml")
     assert [s.kind for s in config.sources] == ["files"]
     assert config.routing.default_repository == "demo/calc"
     assert config.gitlab_key_prefixes == {"group/app": "APP"}

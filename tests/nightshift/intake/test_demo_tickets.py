@@ -19,7 +19,7 @@ DEMO = REPO / "include" / "demo" / "tickets"
 
 
 def test_demo_tickets_make_the_expected_manifest(batch):
-    config = load_intake_config(REPO / "include" / "config" / "intake.yaml")
+    config = load_intake_config(REPO / "include" / "nightshift" / "defaults" / "intake.yaml")
     sources = build_sources(config, tracker_for=lambda source: None, base_dir=REPO)
     assert isinstance(sources[0], FileSource) and sources[0].folder == DEMO
     manifest = run_intake(batch, sources, config, BatchConfig(), created_at=BATCH_DATE)
