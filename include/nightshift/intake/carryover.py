@@ -8,18 +8,15 @@ own batch's outcomes.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
 from nightshift.artifacts import ArtifactStore
 from nightshift.generation.state import TicketOutcome
-from nightshift.graph import dependents
 from nightshift.models import TicketState, check_ticket_id
 
-__all__ = ["CarryDecision", "TicketOutcome", "carry_decision", "latest_outcomes", "prioritise_carryovers"]
+__all__ = ["CarryDecision", "TicketOutcome", "carry_decision", "latest_outcomes"]
 
 #: States whose ticket simply runs again, first in the next batch (the batch did not get to it).
 CARRY_STATES = frozenset(
@@ -78,35 +75,3 @@ def carry_decision(outcome: TicketOutcome | None) -> CarryDecision:
         reason = f"already {outcome.state.value} in batch {outcome.batch_id}; its merge request awaits review"
         return CarryDecision(action="hold", batch_id=outcome.batch_id, reason=reason)
     return CarryDecision(action="escalation", batch_id=outcome.batch_id)
-
-
-def prioritise_carryovers(
-    order: Sequence[str], dependencies: Mapping[str, Sequence[str]], carried: set[str]
-) -> list[str]:
-    """Re-order `order` (a valid run order) so carried tickets and what they wait on come first.
-
-    Within each group the original order holds, so dependencies still come before their dependents.
-    """
-    in_batch = set(order)
-    deps = {t: [d for d in dependencies.get(t, ()) if d in in_batch] for t in order}
-    first: set[str] = set()
-    stack = [t for t in order if t in carried]
-    while stack:  # a carried ticket's own dependencies move up with it
-        ticket = stack.pop()
-        if ticket not in first:
-            first.add(ticket)
-            stack.extend(deps[ticket])
-    rank = {t: (0 if t in first else 1, i) for i, t in enumerate(order)}
-    waiting = {t: len(deps[t]) for t in order}
-    rev = dependents(deps)
-    heap = [(rank[t], t) for t in order if waiting[t] == 0]
-    heapq.heapify(heap)
-    out: list[str] = []
-    while heap:
-        _, ticket = heapq.heappop(heap)
-        out.append(ticket)
-        for nxt in rev[ticket]:
-            waiting[nxt] -= 1
-            if waiting[nxt] == 0:
-                heapq.heappush(heap, (rank[nxt], nxt))
-    return out
