@@ -52,6 +52,7 @@ def _batch_id(dag_run: dict[str, Any]) -> str:
 
 def alert_message(stage: str, dag_run: dict[str, Any]) -> str | None:
     """What the batch of `dag_run` has to say at the `stage` deadline (None: nothing is late)."""
+    from nightshift import layout
     from nightshift.artifacts import ArtifactStore
     from nightshift.config import cached_config
     from nightshift.manifest import parse_manifest
@@ -60,7 +61,7 @@ def alert_message(stage: str, dag_run: dict[str, Any]) -> str | None:
 
     batch_id = _batch_id(dag_run)
     artifacts = ArtifactStore(cached_config().artifacts_url).batch(batch_id)
-    text = artifacts.read_text("manifest.yaml")
+    text = artifacts.read_text(layout.MANIFEST)
     status = parse_manifest(text).status.value if text else None
     ready = artifacts.read_text(DASHBOARD) is not None
     return lateness("review" if stage == "review" else "generation", batch_id, status, ready)

@@ -12,9 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
+from nightshift import layout
 from nightshift.artifacts import ArtifactStore
 from nightshift.generation.state import TicketOutcome
-from nightshift.models import TicketState, check_ticket_id
+from nightshift.models import TicketState
 
 __all__ = ["CarryDecision", "TicketOutcome", "carry_decision", "latest_outcomes"]
 
@@ -26,10 +27,6 @@ CARRY_STATES = frozenset(
 DELIVERED_STATES = frozenset({TicketState.COMPLETED, TicketState.PARTIAL})
 
 
-def _batch_ids(store: ArtifactStore) -> list[str]:
-    return store.batch_ids()
-
-
 def latest_outcomes(
     store: ArtifactStore, before: str, lookback: int = 30
 ) -> tuple[dict[str, TicketOutcome], list[str]]:
@@ -37,7 +34,7 @@ def latest_outcomes(
 
     Returns the outcomes and the problems met (unreadable records are skipped and named, never fatal).
     """
-    earlier = sorted(b for b in _batch_ids(store) if b < before)[-lookback:]
+    earlier = sorted(b for b in store.batch_ids() if b < before)[-lookback:]
     latest: dict[str, TicketOutcome] = {}
     problems: list[str] = []
     for batch_id in earlier:
@@ -45,12 +42,16 @@ def latest_outcomes(
             batch = store.batch(batch_id)
         except ValueError:
             continue
-        for name in batch.list("tickets"):
+        for name in batch.list(layout.TICKETS):
             try:
-                check_ticket_id(name)
-                outcome = batch.read_model(f"tickets/{name}/outcome.json", TicketOutcome)
+                path = layout.outcome_record(name)
+            except ValueError as exc:  # a folder that is no ticket id: never read
+                problems.append(f"{batch_id}/{layout.TICKETS}/{name} skipped: {str(exc)[:200]}")
+                continue
+            try:
+                outcome = batch.read_model(path, TicketOutcome)
             except (ValueError, ValidationError) as exc:
-                problems.append(f"{batch_id}/tickets/{name}/outcome.json unreadable: {str(exc)[:200]}")
+                problems.append(f"{batch_id}/{path} unreadable: {str(exc)[:200]}")
                 continue
             if outcome is not None and not outcome.dry_run:  # a dry run delivered nothing
                 latest[outcome.ticket_id] = outcome  # later batches overwrite earlier ones

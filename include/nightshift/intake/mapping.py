@@ -18,7 +18,15 @@ from nightshift.intake.config import IntakeConfig, check_branch, check_gitlab_pa
 from nightshift.intake.records import BodyCut, IntakeRecord, TicketRejected
 from nightshift.intake.sanitise import TRUNCATION_NOTE, SanitiseReport, sanitise
 from nightshift.intake.text import ConversionError, to_markdown
-from nightshift.models import Complexity, Priority, Ticket, TicketSource, check_repo_glob, check_ticket_id
+from nightshift.models import (
+    GITLAB_IID,
+    Complexity,
+    Priority,
+    Ticket,
+    TicketSource,
+    check_repo_glob,
+    check_ticket_id,
+)
 from nightshift.readiness import ReadinessChecklist, parse_checklist, section_items
 from nightshift.trackers.base import TrackerIssue
 
@@ -27,7 +35,7 @@ MAX_LABEL_BYTES = 255
 #: An ADF (JSON) body must be parsed whole before it can be cut: refuse one over this multiple of the cap.
 ADF_RAW_FACTOR = 16
 
-_GITLAB_KEY = re.compile(r"\A(?P<path>[^#\s]*)#(?P<iid>[0-9]{1,9})\Z")
+_GITLAB_KEY = re.compile(rf"\A(?P<path>[^#\s]*)#(?P<iid>{GITLAB_IID})\Z")
 _NONE_ITEM = re.compile(r"\A(?:none|n/?a|no|nothing|-+)\.?\Z", re.IGNORECASE)
 _URL = re.compile(r"\Ahttps?://[^\s<>\"']+\Z")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")

@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 
+from nightshift import layout
 from nightshift.artifacts import BatchArtifacts
 from nightshift.graph import find_cycles, format_cycle
 from nightshift.intake.carryover import TicketOutcome, carry_decision, latest_outcomes
@@ -37,10 +38,10 @@ from nightshift.readiness import ReadinessReport, assess
 from nightshift.sequencing import run_order
 from nightshift.trackers.base import marker_key
 
-COLLECTED = "intake/collected.json"
-VALIDATED = "intake/validated.json"
-SEQUENCED = "intake/sequenced.json"
-MANIFEST = "manifest.yaml"
+COLLECTED = layout.INTAKE_COLLECTED
+VALIDATED = layout.INTAKE_VALIDATED
+SEQUENCED = layout.INTAKE_SEQUENCED
+MANIFEST = layout.MANIFEST
 NOT_READY_KIND = "not-ready"
 _DEPENDENCY_ITEM = "dependencies resolved:"
 #: Missing items read from the ticket's text (a cut text may have lost them).
@@ -49,10 +50,6 @@ _TEXT_ITEMS = ("acceptance criteria:", "no open questions: the checklist")
 
 class IntakeStepError(RuntimeError):
     """A step ran out of order (e.g. validate before collect), or its input changed under it."""
-
-
-def ticket_record_path(ticket_id: str) -> str:
-    return f"tickets/{ticket_id}/ticket.json"
 
 
 def _digest(text: str) -> str:
@@ -364,7 +361,7 @@ def sequence_and_write(
     text = dump_manifest(manifest)
     parse_manifest(text, source=f"{batch.url}/{MANIFEST}")  # what we write must load back
     for tid in kept:  # the records first: a manifest never names a ticket without its record
-        _write_if_changed(batch, ticket_record_path(tid), records[tid].model_dump_json(indent=2))
+        _write_if_changed(batch, layout.ticket_record(tid), records[tid].model_dump_json(indent=2))
     deferred = [t.id for t in order.deferred]
     report = SequenceReport(batch_id=batch.batch_id, order=kept, deferred=deferred)
     _write_if_changed(batch, SEQUENCED, report.model_dump_json(indent=2))

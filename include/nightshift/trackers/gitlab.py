@@ -18,11 +18,10 @@ from pydantic import BaseModel
 
 from nightshift.forge.clients import GitLabAccount
 from nightshift.forge.idempotency import NO_BLIND_RETRY, create_once, upsert_marked_note, with_marker
+from nightshift.models import GITLAB_IID, GITLAB_PATH
 from nightshift.trackers.base import IssueLink, TrackerConfigError, TrackerError, TrackerIssue, hidden_marker
 
-_KEY_RE = re.compile(
-    r"\A(?P<project>[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+)#(?P<iid>[0-9]{1,9})\Z"
-)
+_KEY_RE = re.compile(rf"\A(?P<project>{GITLAB_PATH})#(?P<iid>{GITLAB_IID})\Z")
 _LINK_KINDS = {"relates_to", "blocks", "is_blocked_by"}
 
 

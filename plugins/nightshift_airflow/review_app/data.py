@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from markupsafe import Markup
 from pydantic import BaseModel
 
+from nightshift import layout
 from nightshift.artifacts import ArtifactStore
 from nightshift.config import cached_config
 from nightshift.manifest import parse_manifest
@@ -57,7 +58,7 @@ def batch_summaries(limit: int = 60) -> list[BatchSummary]:
     store = _store()
     out = []
     for batch_id in reversed(store.batch_ids()):
-        text = store.batch(batch_id).read_text("manifest.yaml")
+        text = store.batch(batch_id).read_text(layout.MANIFEST)
         try:
             manifest = parse_manifest(text) if text is not None else None
         except ValueError:
