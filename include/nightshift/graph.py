@@ -59,16 +59,3 @@ def dependents(deps: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
             if dep in out:
                 out[dep].append(ticket)
     return out
-
-
-def transitive_dependents(deps: Mapping[str, Sequence[str]], roots: Sequence[str]) -> set[str]:
-    """Every ticket that waits, directly or not, on any of `roots` (roots excluded)."""
-    rev = dependents(deps)
-    found: set[str] = set()
-    stack = [r for r in roots if r in rev]
-    while stack:
-        for nxt in rev[stack.pop()]:
-            if nxt not in found:
-                found.add(nxt)
-                stack.append(nxt)
-    return found

@@ -41,13 +41,11 @@ def night_deadlines() -> list[DeadlineAlert]:
 
 
 def _batch_id(dag_run: dict[str, Any]) -> str:
-    from nightshift_airflow.batch import batch_id_for_run
+    from nightshift_airflow.batch import batch_id_of_run
 
     conf = dag_run.get("conf") or {}
-    if conf.get("batch_id"):
-        return str(conf["batch_id"])
     when = dt.datetime.fromisoformat(str(dag_run.get("logical_date") or dag_run["run_after"]))
-    return batch_id_for_run(dag_run["run_id"], str(dag_run["run_type"]), when)
+    return batch_id_of_run(dag_run["run_id"], dag_run["run_type"], when, conf.get("batch_id"))
 
 
 def alert_message(stage: str, dag_run: dict[str, Any]) -> str | None:
