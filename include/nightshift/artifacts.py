@@ -24,8 +24,13 @@ M = TypeVar("M", bound=BaseModel)
 _SAFE_PART = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._=+-]{0,127}\Z")
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+def write_bytes_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file.
+
+    The one atomic file write of Nightshift. With `overwrite=False` the temporary file is hard-linked
+    into place instead (`os.link` fails when the name exists): of two racing writers exactly one file
+    stands, and the other gets FileExistsError.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -33,15 +38,17 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, *, overwrite: bool = True) -> None:
     """`write_bytes_atomic` for UTF-8 text."""
-    write_bytes_atomic(path, text.encode("utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite)
 
 
 class ArtifactPathError(ValueError):

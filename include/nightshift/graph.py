@@ -1,6 +1,7 @@
-"""Dependency graphs of tickets: cycles, topological order, the chains waiting on a ticket.
+"""Dependency graphs of tickets: the cycles, named for the people who fix them, and who waits on whom.
 
-All functions are iterative, so a 10,000-ticket chain does not hit Python's recursion limit.
+The run order itself is nightshift.sequencing (graphlib's topological sort). All functions here are
+iterative, so a 10,000-ticket chain does not hit Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -58,43 +59,3 @@ def dependents(deps: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
             if dep in out:
                 out[dep].append(ticket)
     return out
-
-
-def topological_order(deps: Mapping[str, Sequence[str]]) -> list[str]:
-    """Any topological order (dependencies first). Raises ValueError on a cycle."""
-    waiting = {k: len([d for d in v if d in deps]) for k, v in deps.items()}
-    rev = dependents(deps)
-    ready = sorted(k for k, n in waiting.items() if n == 0)
-    order: list[str] = []
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for nxt in rev[node]:
-            waiting[nxt] -= 1
-            if waiting[nxt] == 0:
-                ready.append(nxt)
-    if len(order) != len(deps):
-        raise ValueError("dependency graph has a cycle")
-    return order
-
-
-def longest_waiting_chain(deps: Mapping[str, Sequence[str]]) -> dict[str, int]:
-    """For each ticket, the number of tickets on the longest chain that waits on it (0 for a leaf)."""
-    rev = dependents(deps)
-    chain: dict[str, int] = {}
-    for node in reversed(topological_order(deps)):
-        chain[node] = max((chain[d] + 1 for d in rev[node]), default=0)
-    return chain
-
-
-def transitive_dependents(deps: Mapping[str, Sequence[str]], roots: Sequence[str]) -> set[str]:
-    """Every ticket that waits, directly or not, on any of `roots` (roots excluded)."""
-    rev = dependents(deps)
-    found: set[str] = set()
-    stack = [r for r in roots if r in rev]
-    while stack:
-        for nxt in rev[stack.pop()]:
-            if nxt not in found:
-                found.add(nxt)
-                stack.append(nxt)
-    return found

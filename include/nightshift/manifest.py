@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from nightshift.artifacts import write_bytes_atomic
+from nightshift.artifacts import write_text_atomic
 from nightshift.graph import find_cycles, format_cycle
 from nightshift.models import BatchConfig, BatchManifest, ManifestTicket
 from nightshift.safe_yaml import UnsafeYamlError, load_yaml_file, load_yaml_text
@@ -201,9 +201,5 @@ def dump_manifest(manifest: BatchManifest) -> str:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
 def save_manifest(manifest: BatchManifest, path: Path) -> None:
-    write_atomic(path, dump_manifest(manifest))
+    write_text_atomic(path, dump_manifest(manifest))

@@ -13,17 +13,28 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+#: A project key: Jira's rule, and the prefix of every ticket id (PROJ).
+PROJECT_KEY = r"[A-Z][A-Z0-9_]{0,19}"
+#: A ticket id inside other text (PROJ-142); TICKET_ID_PATTERN anchors it.
+TICKET_ID = rf"{PROJECT_KEY}-[0-9]{{1,9}}"
 #: Strict ASCII ticket id (docs/security-and-reliability.md, fact 5). Ticket ids are attacker-controlled:
 #: this pattern is checked before an id touches git, a path or a shell.
-TICKET_ID_PATTERN = r"\A[A-Z][A-Z0-9_]{0,19}-[0-9]{1,9}\Z"
+TICKET_ID_PATTERN = rf"\A{TICKET_ID}\Z"
 _TICKET_ID_RE = re.compile(TICKET_ID_PATTERN)
+#: A GitLab project path (group/app, group/sub/app) and an issue number in it: `group/app#12`.
+GITLAB_PATH = r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+"
+GITLAB_IID = r"[0-9]{1,9}"
 
 _DURATION_RE = re.compile(r"\A(?:(?P<h>[0-9]{1,4})h)?(?:(?P<m>[0-9]{1,5})m)?(?:(?P<s>[0-9]{1,6})s)?\Z")
 
 
+def is_ticket_id(value: object) -> bool:
+    return isinstance(value, str) and _TICKET_ID_RE.match(value) is not None
+
+
 def check_ticket_id(value: str) -> str:
     """Return `value` if it is a safe ticket id, else raise ValueError naming the rule."""
-    if not isinstance(value, str) or not _TICKET_ID_RE.match(value):
+    if not is_ticket_id(value):
         raise ValueError(
             f"{value!r} is not a valid ticket id: expected an upper-case project key, '-', and a number "
             "(ASCII only, e.g. PROJ-142)"

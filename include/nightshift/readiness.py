@@ -11,16 +11,14 @@ from collections.abc import Collection, Mapping
 
 from pydantic import BaseModel, Field
 
-from nightshift.models import Complexity, Ticket, check_ticket_id
+from nightshift.models import GITLAB_IID, GITLAB_PATH, TICKET_ID, Complexity, Ticket, check_ticket_id
 
 _CHECKBOX = re.compile(r"^\s*[-*+]\s+\[(?P<mark>[ xX])\]\s+(?P<text>.+?)\s*$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?(?P<text>.+?)\s*$")
-_TICKET_REF = re.compile(r"\b[A-Z][A-Z0-9_]{0,19}-[0-9]{1,9}\b")
+_TICKET_REF = re.compile(rf"\b{TICKET_ID}\b")
 # GitLab issue references: `#12` (same project) or `group/app#12`.
-_GITLAB_REF = re.compile(
-    r"(?<![\w/#])(?:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+)?#[0-9]{1,9}\b"
-)
+_GITLAB_REF = re.compile(rf"(?<![\w/#])(?:{GITLAB_PATH})?#{GITLAB_IID}\b")
 
 
 class ReadinessChecklist(BaseModel):

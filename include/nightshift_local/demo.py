@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from nightshift import layout
 from nightshift.review.links import review_page_url
 from nightshift_local.stack import REPO, AirflowStack
 
@@ -327,13 +328,14 @@ def run_demo(root: Path, parallel_agents: int = 2, keep: bool = False, timeout: 
         print(f"demo: run {state} in {time.monotonic() - started:.0f}s; task instances: {dict(counts)}")
         batch_id = stack.xcom(run_id, "intake_collect")["batch_id"]
         batch = env.batch_dir(batch_id)
-        dashboard = batch / "review" / "dashboard.txt"
+        dashboard = batch / layout.REVIEW_DASHBOARD
         if dashboard.exists():
             print(dashboard.read_text())
-        manifest = yaml.safe_load((batch / "manifest.yaml").read_text())
-        print(f"demo: manifest       {batch / 'manifest.yaml'}")
-        print(f"demo: escalations    {batch / 'escalations'}")
-        print(f"demo: ticket records {batch / 'tickets'} (checkpoint results, agent transcripts, outcomes)")
+        manifest = yaml.safe_load((batch / layout.MANIFEST).read_text())
+        print(f"demo: manifest       {batch / layout.MANIFEST}")
+        print(f"demo: escalations    {batch / layout.ESCALATIONS}")
+        tickets = batch / layout.TICKETS
+        print(f"demo: ticket records {tickets} (checkpoint results, agent transcripts, outcomes)")
         for issue in sorted(env.gitlab.issues(PROJECT), key=lambda i: i["iid"]):
             notes = len(env.gitlab.notes(PROJECT, issue_iid=issue["iid"]))
             print(

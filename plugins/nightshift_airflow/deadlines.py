@@ -41,17 +41,16 @@ def night_deadlines() -> list[DeadlineAlert]:
 
 
 def _batch_id(dag_run: dict[str, Any]) -> str:
-    from nightshift_airflow.batch import batch_id_for_run
+    from nightshift_airflow.batch import batch_id_of_run
 
     conf = dag_run.get("conf") or {}
-    if conf.get("batch_id"):
-        return str(conf["batch_id"])
     when = dt.datetime.fromisoformat(str(dag_run.get("logical_date") or dag_run["run_after"]))
-    return batch_id_for_run(dag_run["run_id"], str(dag_run["run_type"]), when)
+    return batch_id_of_run(dag_run["run_id"], dag_run["run_type"], when, conf.get("batch_id"))
 
 
 def alert_message(stage: str, dag_run: dict[str, Any]) -> str | None:
     """What the batch of `dag_run` has to say at the `stage` deadline (None: nothing is late)."""
+    from nightshift import layout
     from nightshift.artifacts import ArtifactStore
     from nightshift.config import cached_config
     from nightshift.manifest import parse_manifest
@@ -60,7 +59,7 @@ def alert_message(stage: str, dag_run: dict[str, Any]) -> str | None:
 
     batch_id = _batch_id(dag_run)
     artifacts = ArtifactStore(cached_config().artifacts_url).batch(batch_id)
-    text = artifacts.read_text("manifest.yaml")
+    text = artifacts.read_text(layout.MANIFEST)
     status = parse_manifest(text).status.value if text else None
     ready = artifacts.read_text(DASHBOARD) is not None
     return lateness("review" if stage == "review" else "generation", batch_id, status, ready)

@@ -9,12 +9,10 @@ tests skip (loudly) only when the package registry cannot be reached.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +23,10 @@ from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, CheckpointResult, Limits
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.artifacts import ArtifactStore
+from nightshift.gates.tools import install_once, pinned_venv
 from nightshift.generation.state import BatchState
 from nightshift.models import Ticket
+from tests.support.tools import installed_or_skip
 
 VENVS = Path(os.environ.get("NIGHTSHIFT_AGENT_VENVS", Path.home() / ".cache" / "nightshift" / "agent-venvs"))
 TOOLS = Path(os.environ.get("NIGHTSHIFT_AGENT_TOOLS", Path.home() / ".cache" / "nightshift" / "agent-tools"))
@@ -35,45 +35,10 @@ CANARIES = {
     "NIGHTSHIFT_CANARY": "canary-nightshift-cli-7b6a5c4d",
     "GITLAB_TOKEN": "glpat-canaryCLIcanary1234567",
 }
-_UNREACHABLE = (
-    "Network is unreachable",
-    "NewConnectionError",
-    "Temporary failure in name resolution",
-    "Failed to establish a new connection",
-    "Could not fetch URL",
-    "ConnectTimeoutError",
-    "ENOTFOUND",
-    "EAI_AGAIN",
-    "ECONNREFUSED",
-)
 
 BUGGY = "def add(a, b):\n    return a - b\n"
 FIXED = "def add(a, b):\n    return a + b\n"
 TEST = "from calc import add\n\nassert add(2, 3) == 5, add(2, 3)\nprint('tests passed')\n"
-
-
-def _install(folder: Path, marker: Path, steps: list[list[str]], what: str) -> Path:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / ".install.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = folder / ".nightshift-complete"
-        if done.is_file() and marker.exists():
-            return folder
-        shutil.rmtree(folder, ignore_errors=True)
-        for step in steps:
-            proc = subprocess.run(
-                step, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
-            )
-            if proc.returncode != 0:
-                shutil.rmtree(folder, ignore_errors=True)
-                output = proc.stdout + proc.stderr
-                if any(sign in output for sign in _UNREACHABLE):
-                    pytest.skip(
-                        f"!!! SKIPPED: the registry is unreachable, {what} not installed: {output[-400:]}"
-                    )
-                raise AssertionError(f"installing {what} failed:\n{output[-3000:]}")
-        done.write_text(what + "\n")
-    return folder
 
 
 def npm_tool(package: str, version: str, binary: str) -> Path:
@@ -81,26 +46,20 @@ def npm_tool(package: str, version: str, binary: str) -> Path:
     folder = TOOLS / f"{package.rsplit('/', 1)[-1]}-{version}"
     npm = shutil.which("npm") or pytest.skip("!!! SKIPPED: npm is not installed")
     step = [npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", f"{package}@{version}"]
-    _install(folder, folder / "node_modules" / ".bin" / binary, [step], f"{package}@{version}")
-    return folder / "node_modules" / ".bin" / binary
+    exe = folder / "node_modules" / ".bin" / binary
+    installed_or_skip(
+        lambda: install_once(folder, f"{package}@{version}", [step], ready=exe, timeout=1200), package
+    )
+    return exe
 
 
 def python_tool(name: str, requirements: list[str], binary: str) -> Path:
     """bin/<binary> of a venv with `requirements`, installed once (and byte-compiled: the sandbox
     mounts it read-only, so uncompiled modules would be compiled again on every run)."""
-    folder = VENVS / name
-    python = str(folder / "bin" / "python")
-    steps = [
-        [sys.executable, "-m", "venv", "--without-pip", str(folder)],
-        [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", *requirements],
-        [python, "-m", "compileall", "-q", "-j", "0", str(folder)],
-    ]
-    try:
-        _install(folder, folder / "bin" / binary, steps, " ".join(requirements))
-    except AssertionError as exc:
-        if "compileall" not in str(exc):
-            raise
-    return folder / "bin" / binary
+    return installed_or_skip(
+        lambda: pinned_venv(VENVS / name, requirements, binary, compile_bytecode=True, timeout=1200),
+        " ".join(requirements),
+    )
 
 
 @pytest.fixture

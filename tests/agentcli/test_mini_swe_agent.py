@@ -14,12 +14,9 @@ configuration applies. The test skips (loudly) only when pip cannot reach a pack
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,76 +26,31 @@ from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, Limits
 from nightshift.agents.workspace import WorkspaceManager
 from nightshift.models import Ticket
+from tests.agentcli.conftest import python_tool
 from tests.support.stub_model import StubModel, _text
 
 pytestmark = pytest.mark.agentcli
 
 MINI_VERSION = "2.4.6"
 LITELLM_VERSION = "1.106.2"
-VENVS = Path(os.environ.get("NIGHTSHIFT_AGENT_VENVS", Path.home() / ".cache" / "nightshift" / "agent-venvs"))
 CANARIES = {
     "AIRFLOW__CORE__FERNET_KEY": "canary-fernet-mini-3f9e2d1c",
     "NIGHTSHIFT_CANARY": "canary-nightshift-mini-7b6a5c4d",
     "GITLAB_TOKEN": "glpat-canaryMINIcanary123456",
 }
 API_KEY = "sk-stub-allowlisted-key-0000000000"
-_UNREACHABLE = (
-    "Network is unreachable",
-    "NewConnectionError",
-    "Temporary failure in name resolution",
-    "Failed to establish a new connection",
-    "Could not fetch URL",
-    "ConnectTimeoutError",
-)
 
 
 def mini_venv() -> Path:
-    """The cached venv with mini-swe-agent, installed on first use (about a minute, ~700 MB)."""
-    venv = VENVS / f"mini-swe-agent-{MINI_VERSION}_litellm-{LITELLM_VERSION}"
-    done = venv / ".nightshift-complete"
-    VENVS.mkdir(parents=True, exist_ok=True)
-    with open(VENVS / ".install.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if done.is_file() and (venv / "bin" / "mini").is_file():
-            return venv
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "--python",
-                str(venv / "bin" / "python"),
-                "install",
-                "--quiet",
-                f"mini-swe-agent=={MINI_VERSION}",
-                f"litellm=={LITELLM_VERSION}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            stdin=subprocess.DEVNULL,
-        )
-        if proc.returncode != 0:
-            shutil.rmtree(venv, ignore_errors=True)
-            output = proc.stdout + proc.stderr
-            if any(sign in output for sign in _UNREACHABLE):
-                pytest.skip(
-                    f"!!! SKIPPED: pip cannot reach a package index, mini-swe-agent not installed: "
-                    f"{output.strip()[-400:]}"
-                )
-            raise AssertionError(f"installing mini-swe-agent failed:\n{output[-3000:]}")
-        # The sandbox mounts the venv read-only (and sets PYTHONDONTWRITEBYTECODE): without compiled
-        # bytecode every run would recompile litellm from source (~15 s instead of ~3 s).
-        subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", str(venv)],
-            capture_output=True,
-            timeout=900,
-            check=False,
-        )
-        done.write_text(f"mini-swe-agent=={MINI_VERSION} litellm=={LITELLM_VERSION}\n")
-    return venv
+    """The cached venv with mini-swe-agent, installed on first use (about a minute, ~700 MB).
+
+    Byte-compiled (python_tool): the sandbox mounts the venv read-only, and without compiled bytecode
+    every run would recompile litellm from source (~15 s instead of ~3 s).
+    """
+    requirements = [f"mini-swe-agent=={MINI_VERSION}", f"litellm=={LITELLM_VERSION}"]
+    return python_tool(
+        f"mini-swe-agent-{MINI_VERSION}_litellm-{LITELLM_VERSION}", requirements, "mini"
+    ).parents[1]
 
 
 def reply(command: str, thought: str) -> str:

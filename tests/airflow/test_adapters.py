@@ -23,6 +23,21 @@ def test_batch_ids_are_the_specs_form_and_unique_per_manual_run():
     assert check_batch_id(a) == a
 
 
+def test_one_rule_names_the_batch_of_a_run_and_a_chosen_batch_id_wins():
+    from enum import Enum
+
+    from nightshift_airflow.batch import batch_id_for_run, batch_id_of_run
+
+    class RunType(Enum):
+        MANUAL = "manual"
+
+    when = dt.datetime(2024, 1, 15, 17, tzinfo=dt.UTC)
+    assert batch_id_of_run("scheduled__x", "scheduled", when) == "2024-01-15-overnight"
+    assert batch_id_of_run("manual__1", RunType.MANUAL, when) == batch_id_for_run("manual__1", "manual", when)
+    assert batch_id_of_run("manual__1", RunType.MANUAL, when, "2024-01-01-rerun") == "2024-01-01-rerun"
+    assert batch_id_of_run("scheduled__x", "scheduled", when, "") == "2024-01-15-overnight"
+
+
 def test_manifest_order_priority_prefers_earlier_tickets():
     from nightshift_airflow.priority import MANIFEST_ORDER, ManifestOrder
 

@@ -4,7 +4,7 @@ import random
 import pytest
 
 from nightshift.models import Ticket
-from nightshift.sequencing import night_length, sequence
+from nightshift.sequencing import night_length, prioritise_carryovers, run_order, sequence
 
 
 def t(tid, priority="medium", deps=()):
@@ -48,6 +48,39 @@ def test_outside_dependencies_count_as_resolved_and_cycles_raise():
     assert ids(sequence([t("P-1", deps=["DONE-1"])])) == ["P-1"]
     with pytest.raises(ValueError):
         sequence([t("P-1", deps=["P-2"]), t("P-2", deps=["P-1"])])
+
+
+def test_a_cycle_error_names_the_cycle():
+    with pytest.raises(ValueError, match="dependency cycle P-1 -> P-2 -> P-3 -> P-1"):
+        sequence([t("P-1", deps=["P-2"]), t("P-2", deps=["P-3"]), t("P-3", deps=["P-1"]), t("P-4")])
+
+
+def test_a_10000_ticket_chain_is_ordered_without_recursion():
+    n = 10_000
+    tickets = [t(f"C-{i}", deps=[f"C-{i + 1}"] if i + 1 < n else []) for i in range(n)]
+    assert ids(sequence(tickets)) == [f"C-{i}" for i in reversed(range(n))]
+    tickets[-1] = t(f"C-{n - 1}", deps=["C-0"])
+    with pytest.raises(ValueError, match="dependency cycle") as raised:
+        sequence(tickets)
+    assert str(raised.value).count("->") == n
+
+
+def test_prioritise_carryovers_keeps_dependencies_first():
+    order = ["A", "B", "C", "D", "E"]
+    deps = {"D": ["B"], "E": ["D"]}
+    assert prioritise_carryovers(order, deps, {"E"}) == ["B", "D", "E", "A", "C"]
+    assert prioritise_carryovers(order, deps, set()) == order
+    assert prioritise_carryovers(order, deps, {"C", "A"}) == ["A", "C", "B", "D", "E"]
+
+
+def test_carry_overs_go_first_before_the_cap_and_the_rest_is_deferred():
+    tickets = [t("P-1", "high"), t("P-2", "low"), t("P-3", "low", ["P-2"]), t("P-4", "medium")]
+    order = run_order(tickets, 3, carried={"P-3"})
+    assert ids(order.run) == ["P-2", "P-3", "P-1"]
+    assert ids(order.deferred) == ["P-4"]
+    assert ids(sequence(tickets, 3, carried={"P-3"})) == ids(order.run)
+    capped = run_order(tickets, 1, carried={"P-3"})
+    assert ids(capped.run) == ["P-2"] and ids(capped.deferred) == ["P-3", "P-1", "P-4"]
 
 
 # -- deadline-aware: the end of the night and the number of agents ------------------------------------
@@ -98,6 +131,20 @@ def test_deadline_aware_orders_keep_dependencies_first_and_every_ticket():
         for ticket in tickets:
             for dep in ticket.dependencies:
                 assert position[dep] < position[ticket.id]
+
+
+def test_deadline_aware_orders_do_not_depend_on_the_input_order():
+    # Tickets waiting on work that cannot fit the night used to follow the order they came in.
+    rng = random.Random(3)
+    for _ in range(100):
+        tickets = []
+        for i in range(rng.randint(2, 12)):
+            deps = [f"P-{rng.randrange(i)}"] if i and rng.random() < 0.5 else []
+            tickets.append(c(f"P-{i}", rng.choice(["high", "low"]), rng.choice(["small", "large"]), deps))
+        night = dt.timedelta(minutes=rng.randint(20, 300))
+        agents = rng.randint(1, 3)
+        forward = ids(sequence(tickets, horizon=night, parallel_agents=agents))
+        assert ids(sequence(tickets[::-1], horizon=night, parallel_agents=agents)) == forward
 
 
 def test_the_cap_applies_after_deadline_aware_ordering():

@@ -1,5 +1,5 @@
-"""Rows of the reliability table (`make reliability`): each test of ../shared/docs/security-and-
-reliability.md records what it injected, the figure it measured and its pass criterion.
+"""Rows of the reliability table (`make reliability`): each test of docs/security-and-reliability.md
+records what it injected, the figure it measured and its pass criterion.
 
 Use the `reliability_row` fixture in a test marked `reliability`:
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from nightshift import layout
+
 
 class AgentRun(BaseModel):
     """One sandboxed agent process: which ticket and checkpoint, how it ended, and when it ran."""
@@ -39,7 +41,7 @@ def _ts(value: str) -> dt.datetime:
 def agent_runs(batch_dir: Path) -> list[AgentRun]:
     """Every agent process the batch ran, in folder order (runs the runner refused to start are left out)."""
     runs: list[AgentRun] = []
-    for run_json in sorted(batch_dir.glob("tickets/*/runs/*/run.json")):
+    for run_json in sorted(batch_dir.glob(f"{layout.TICKETS}/*/{layout.RUNS}/*/run.json")):
         data = json.loads(run_json.read_text())
         if data.get("ran") is False:
             continue

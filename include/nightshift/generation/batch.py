@@ -48,7 +48,7 @@ def read_manifest(artifacts: BatchArtifacts) -> BatchManifest:
     text = artifacts.read_text(layout.MANIFEST)
     if text is None:
         raise RuntimeError(
-            f"batch {artifacts.batch_id}: no manifest.yaml at {artifacts.url}; run intake first"
+            f"batch {artifacts.batch_id}: no {layout.MANIFEST} at {artifacts.url}; run intake first"
         )
     return parse_manifest(text, source=f"{artifacts.url}/{layout.MANIFEST}")
 

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
+from nightshift import layout
 from nightshift.agents.contract import Checkpoint, CheckpointRequest, CheckpointResult, Limits
 from nightshift.artifacts import _SAFE_PART
 from nightshift.forge.commits import commit_message, is_batch_commit, trailers
@@ -724,13 +725,11 @@ def stopped_at_window(ctx: GenerationContext, ticket_id: str, checkpoint: Checkp
     """The agent was still running when the gates window opened: the runner stopped it there."""
     ctx.workspaces.remove(ctx.batch_id, ticket_id)
     return _carry_over_for_window(ctx, ticket_id, f"{checkpoint.value} was stopped: it had not finished")
+
+
 # -- too complex: the partial result's follow-up and the original marked partial ------------------------
-def followup_record_path(ticket_id: str) -> str:
-    return f"tickets/{ticket_id}/followup.json"
-
-
 def _known_followup(ctx: GenerationContext, ticket_id: str) -> FollowupFile | None:
-    return ctx.state.artifacts.read_model(followup_record_path(ticket_id), FollowupFile)
+    return ctx.state.artifacts.read_model(layout.followup_record(ticket_id), FollowupFile)
 
 
 def _create_followup(
@@ -767,7 +766,7 @@ def _create_followup(
             repository=entry.repository,
             base_branch=entry.base_branch,
         )
-    ctx.state.artifacts.write_model(followup_record_path(ticket_id), made)
+    ctx.state.artifacts.write_model(layout.followup_record(ticket_id), made)
     return made.key
 
 

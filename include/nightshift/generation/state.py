@@ -110,19 +110,12 @@ class BatchState:
         #: ignores a dry run's records; True: a dry run, whose records are kept apart.
         self.dry_run = dry_run
 
-    def _suffix(self) -> str:
-        return ".dry-run.json" if self.dry_run else ".json"
-
-    @staticmethod
-    def _tdir(ticket_id: str) -> str:
-        return layout.ticket_dir(ticket_id)
-
     # -- ticket timing ---------------------------------------------------------------------------
     def start_ticket(
         self, ticket_id: str, timeout_seconds: int, now: dt.datetime | None = None
     ) -> TicketStart:
         """Record the first start; later calls (retries) return the first record, so the deadline holds."""
-        path = f"{self._tdir(ticket_id)}/started{self._suffix()}"
+        path = layout.started_record(ticket_id, self.dry_run)
         existing = self.artifacts.read_model(path, TicketStart)
         if existing is not None:
             return existing
@@ -134,17 +127,17 @@ class BatchState:
         return record
 
     def ticket_start(self, ticket_id: str) -> TicketStart | None:
-        return self.artifacts.read_model(f"{self._tdir(ticket_id)}/started{self._suffix()}", TicketStart)
+        return self.artifacts.read_model(layout.started_record(ticket_id, self.dry_run), TicketStart)
 
     # -- checkpoints -------------------------------------------------------------------------------
     def checkpoint_result(self, ticket_id: str, checkpoint: Checkpoint) -> CheckpointResult | None:
         return self.artifacts.read_model(
-            f"{self._tdir(ticket_id)}/checkpoints/{checkpoint.value}{self._suffix()}", CheckpointResult
+            layout.checkpoint_record(ticket_id, checkpoint.value, self.dry_run), CheckpointResult
         )
 
     def save_checkpoint(self, ticket_id: str, result: CheckpointResult) -> None:
         self.artifacts.write_model(
-            f"{self._tdir(ticket_id)}/checkpoints/{result.checkpoint.value}{self._suffix()}", result
+            layout.checkpoint_record(ticket_id, result.checkpoint.value, self.dry_run), result
         )
 
     def previous_results(self, ticket_id: str, upto: Checkpoint) -> dict[str, CheckpointResult]:
@@ -158,8 +151,7 @@ class BatchState:
         return out
 
     def run_dir_name(self, ticket_id: str, checkpoint: Checkpoint, attempt: str) -> str:
-        mode = "dry-run-" if self.dry_run else ""
-        return f"{self._tdir(ticket_id)}/runs/{mode}{checkpoint.value}-{attempt}"
+        return layout.run_dir(ticket_id, checkpoint.value, attempt, self.dry_run)
 
     # -- rate limits ------------------------------------------------------------------------------------
     def _records(self, folder: str, model_type: type[M]) -> list[M]:
@@ -213,8 +205,9 @@ class BatchState:
             hit_at=now,
             reset_at=max(now, min(limits)),
         )
-        name = f"{ticket_id}-{checkpoint.value}-{index}{self._suffix()}"
-        self.artifacts.write_model(f"{layout.RATE_LIMITS}/{name}", event)
+        self.artifacts.write_model(
+            layout.rate_limit_record(ticket_id, checkpoint.value, index, dry_run=bool(self.dry_run)), event
+        )
         return event
 
     def paused_until(self, now: dt.datetime | None = None) -> dt.datetime | None:
@@ -250,23 +243,23 @@ class BatchState:
     def push_record(self, ticket_id: str) -> PushRecord | None:
         if self.dry_run:
             return None
-        return self.artifacts.read_model(f"{self._tdir(ticket_id)}/push.json", PushRecord)
+        return self.artifacts.read_model(layout.push_record(ticket_id), PushRecord)
 
     def save_push(self, record: PushRecord) -> None:
         """Record the commit (pushed=False) before pushing it, and again once pushed. A dry run
         pushes nothing and records nothing."""
         if self.dry_run:
             return
-        self.artifacts.write_model(f"{self._tdir(record.ticket_id)}/push.json", record)
+        self.artifacts.write_model(layout.push_record(record.ticket_id), record)
 
     def branch_claim(self, ticket_id: str) -> BranchClaim | None:
         if self.dry_run:
             return None
-        return self.artifacts.read_model(f"{self._tdir(ticket_id)}/branch.json", BranchClaim)
+        return self.artifacts.read_model(layout.branch_record(ticket_id), BranchClaim)
 
     def save_branch_claim(self, claim: BranchClaim) -> None:
         if not self.dry_run:
-            self.artifacts.write_model(f"{self._tdir(claim.ticket_id)}/branch.json", claim)
+            self.artifacts.write_model(layout.branch_record(claim.ticket_id), claim)
 
     # -- outcomes and escalations ---------------------------------------------------------------------------
     def outcome(self, ticket_id: str) -> TicketOutcome | None:
@@ -300,7 +293,7 @@ class BatchState:
     def escalations(self) -> list[Escalation]:
         """The morning queue. A real run ignores a dry run's entries; a reader of the whole batch does
         too once a real run has finished the ticket (its outcome replaced the dry run's)."""
-        found = self._records("escalations", Escalation)
+        found = self._records(layout.ESCALATIONS, Escalation)
         if self.dry_run:
             return found
         outcomes = self.outcomes([e.ticket_id for e in found if e.dry_run])

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nightshift import layout
 from nightshift.agents.contract import TokenUsage
 from nightshift.generation.state import BatchState
+from nightshift.models import is_ticket_id
 
 
 class Budget(BaseModel):
@@ -81,10 +83,10 @@ def _k(n: int) -> str:
 
 def run_usages(state: BatchState, ticket_id: str) -> list[TokenUsage]:
     """The usage record of every agent run of a ticket in this batch (dry runs only in a dry run)."""
-    folder = f"tickets/{ticket_id}/runs"
+    folder = layout.runs_dir(ticket_id)
     out = []
     for name in state.artifacts.list(folder):
-        if state.dry_run is False and name.startswith("dry-run-"):
+        if state.dry_run is False and name.startswith(layout.DRY_RUN_PREFIX):
             continue
         usage = state.artifacts.read_model(f"{folder}/{name}/usage.json", TokenUsage)
         if usage is not None:
@@ -101,7 +103,11 @@ def ticket_usage(state: BatchState, ticket_id: str) -> UsageTotals:
 
 def batch_usage(state: BatchState) -> BatchUsage:
     """Totals per ticket and for the whole batch (for the dashboard, the review page, MR summaries)."""
-    tickets = {ticket_id: ticket_usage(state, ticket_id) for ticket_id in state.artifacts.list("tickets")}
+    tickets = {
+        ticket_id: ticket_usage(state, ticket_id)
+        for ticket_id in state.artifacts.list(layout.TICKETS)
+        if is_ticket_id(ticket_id)
+    }
     total = UsageTotals()
     for totals in tickets.values():
         total.merge(totals)

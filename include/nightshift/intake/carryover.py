@@ -8,18 +8,16 @@ own batch's outcomes.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
+from nightshift import layout
 from nightshift.artifacts import ArtifactStore
 from nightshift.generation.state import TicketOutcome
-from nightshift.graph import dependents
-from nightshift.models import TicketState, check_ticket_id
+from nightshift.models import TicketState
 
-__all__ = ["CarryDecision", "TicketOutcome", "carry_decision", "latest_outcomes", "prioritise_carryovers"]
+__all__ = ["CarryDecision", "TicketOutcome", "carry_decision", "latest_outcomes"]
 
 #: States whose ticket simply runs again, first in the next batch (the batch did not get to it).
 CARRY_STATES = frozenset(
@@ -29,10 +27,6 @@ CARRY_STATES = frozenset(
 DELIVERED_STATES = frozenset({TicketState.COMPLETED, TicketState.PARTIAL})
 
 
-def _batch_ids(store: ArtifactStore) -> list[str]:
-    return store.batch_ids()
-
-
 def latest_outcomes(
     store: ArtifactStore, before: str, lookback: int = 30
 ) -> tuple[dict[str, TicketOutcome], list[str]]:
@@ -40,7 +34,7 @@ def latest_outcomes(
 
     Returns the outcomes and the problems met (unreadable records are skipped and named, never fatal).
     """
-    earlier = sorted(b for b in _batch_ids(store) if b < before)[-lookback:]
+    earlier = sorted(b for b in store.batch_ids() if b < before)[-lookback:]
     latest: dict[str, TicketOutcome] = {}
     problems: list[str] = []
     for batch_id in earlier:
@@ -48,12 +42,16 @@ def latest_outcomes(
             batch = store.batch(batch_id)
         except ValueError:
             continue
-        for name in batch.list("tickets"):
+        for name in batch.list(layout.TICKETS):
             try:
-                check_ticket_id(name)
-                outcome = batch.read_model(f"tickets/{name}/outcome.json", TicketOutcome)
+                path = layout.outcome_record(name)
+            except ValueError as exc:  # a folder that is no ticket id: never read
+                problems.append(f"{batch_id}/{layout.TICKETS}/{name} skipped: {str(exc)[:200]}")
+                continue
+            try:
+                outcome = batch.read_model(path, TicketOutcome)
             except (ValueError, ValidationError) as exc:
-                problems.append(f"{batch_id}/tickets/{name}/outcome.json unreadable: {str(exc)[:200]}")
+                problems.append(f"{batch_id}/{path} unreadable: {str(exc)[:200]}")
                 continue
             if outcome is not None and not outcome.dry_run:  # a dry run delivered nothing
                 latest[outcome.ticket_id] = outcome  # later batches overwrite earlier ones
@@ -78,35 +76,3 @@ def carry_decision(outcome: TicketOutcome | None) -> CarryDecision:
         reason = f"already {outcome.state.value} in batch {outcome.batch_id}; its merge request awaits review"
         return CarryDecision(action="hold", batch_id=outcome.batch_id, reason=reason)
     return CarryDecision(action="escalation", batch_id=outcome.batch_id)
-
-
-def prioritise_carryovers(
-    order: Sequence[str], dependencies: Mapping[str, Sequence[str]], carried: set[str]
-) -> list[str]:
-    """Re-order `order` (a valid run order) so carried tickets and what they wait on come first.
-
-    Within each group the original order holds, so dependencies still come before their dependents.
-    """
-    in_batch = set(order)
-    deps = {t: [d for d in dependencies.get(t, ()) if d in in_batch] for t in order}
-    first: set[str] = set()
-    stack = [t for t in order if t in carried]
-    while stack:  # a carried ticket's own dependencies move up with it
-        ticket = stack.pop()
-        if ticket not in first:
-            first.add(ticket)
-            stack.extend(deps[ticket])
-    rank = {t: (0 if t in first else 1, i) for i, t in enumerate(order)}
-    waiting = {t: len(deps[t]) for t in order}
-    rev = dependents(deps)
-    heap = [(rank[t], t) for t in order if waiting[t] == 0]
-    heapq.heapify(heap)
-    out: list[str] = []
-    while heap:
-        _, ticket = heapq.heappop(heap)
-        out.append(ticket)
-        for nxt in rev[ticket]:
-            waiting[nxt] -= 1
-            if waiting[nxt] == 0:
-                heapq.heappush(heap, (rank[nxt], nxt))
-    return out

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from nightshift.models import Complexity, Priority
+from nightshift.models import GITLAB_PATH, PROJECT_KEY, Complexity, Priority
 from nightshift.safe_yaml import UnsafeYamlError, load_yaml_file, load_yaml_text
 
 DEFAULT_READY_LABEL = "ready-for-agent"
@@ -47,9 +47,9 @@ DEFAULT_COMPLEXITIES: dict[str, Complexity] = {
     "xl": "large",
 }
 
-_JIRA_PROJECT = re.compile(r"\A[A-Z][A-Z0-9_]{0,19}\Z")
+_JIRA_PROJECT = re.compile(rf"\A{PROJECT_KEY}\Z")
 _KEY_PREFIX = _JIRA_PROJECT
-_GITLAB_PATH = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+\Z")
+_GITLAB_PATH = re.compile(rf"\A{GITLAB_PATH}\Z")
 _BRANCH = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z")
 _CONN_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,250}\Z")
 _ORDER_BY = re.compile(r"\s+ORDER\s+BY\s+", re.IGNORECASE)

@@ -15,20 +15,18 @@ has no tracker, so the follow-up is a new ticket file, written into the configur
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from nightshift.artifacts import _SAFE_PART
-from nightshift.models import check_ticket_id
+from nightshift.artifacts import _SAFE_PART, write_text_atomic
+from nightshift.models import TICKET_ID, check_ticket_id
 from nightshift.trackers.base import hidden_marker
 
-_ID_LINE = re.compile(rb"^id:\s*['\"]?(?P<id>[A-Z][A-Z0-9_]{0,19}-[0-9]{1,9})['\"]?\s*$", re.MULTILINE)
+_ID_LINE = re.compile(rf"^id:\s*['\"]?(?P<id>{TICKET_ID})['\"]?\s*$".encode(), re.MULTILINE)
 _HEAD_BYTES = 64 * 1024
 
 
@@ -141,17 +139,10 @@ def write_followup_file(
             repository=repository,
             base_branch=base_branch,
         )
-        fd, tmp = tempfile.mkstemp(dir=outbox, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(text.encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.link(tmp, path)  # fails when another writer got there first: theirs stands
+            write_text_atomic(path, text, overwrite=False)
         except FileExistsError:
-            pass
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+            pass  # another writer got there first: theirs stands
     except OSError as exc:
         raise FollowupError(f"ticket {original_id}: cannot write the follow-up {path}: {exc}") from None
     found = _existing(path, original_id, marker)

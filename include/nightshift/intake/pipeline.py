@@ -16,9 +16,10 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 
+from nightshift import layout
 from nightshift.artifacts import BatchArtifacts
 from nightshift.graph import find_cycles, format_cycle
-from nightshift.intake.carryover import TicketOutcome, carry_decision, latest_outcomes, prioritise_carryovers
+from nightshift.intake.carryover import TicketOutcome, carry_decision, latest_outcomes
 from nightshift.intake.config import IntakeConfig
 from nightshift.intake.records import (
     CollectedTickets,
@@ -34,13 +35,13 @@ from nightshift.manifest import dump_manifest, parse_manifest
 from nightshift.models import BatchConfig, BatchManifest, BatchStatus, ManifestTicket
 from nightshift.publish.texts import not_ready_comment
 from nightshift.readiness import ReadinessReport, assess
-from nightshift.sequencing import sequence
+from nightshift.sequencing import run_order
 from nightshift.trackers.base import marker_key
 
-COLLECTED = "intake/collected.json"
-VALIDATED = "intake/validated.json"
-SEQUENCED = "intake/sequenced.json"
-MANIFEST = "manifest.yaml"
+COLLECTED = layout.INTAKE_COLLECTED
+VALIDATED = layout.INTAKE_VALIDATED
+SEQUENCED = layout.INTAKE_SEQUENCED
+MANIFEST = layout.MANIFEST
 NOT_READY_KIND = "not-ready"
 _DEPENDENCY_ITEM = "dependencies resolved:"
 #: Missing items read from the ticket's text (a cut text may have lost them).
@@ -49,10 +50,6 @@ _TEXT_ITEMS = ("acceptance criteria:", "no open questions: the checklist")
 
 class IntakeStepError(RuntimeError):
     """A step ran out of order (e.g. validate before collect), or its input changed under it."""
-
-
-def ticket_record_path(ticket_id: str) -> str:
-    return f"tickets/{ticket_id}/ticket.json"
 
 
 def _digest(text: str) -> str:
@@ -343,25 +340,15 @@ def sequence_and_write(
 
     ready = set(validated.ready)
     records = {r.id: r for r in collected.records if r.id in ready}
-    base_order = [
-        t.id
-        for t in sequence(
-            [r.ticket for r in records.values()],
-            horizon=horizon,
-            parallel_agents=batch_config.parallel_agents,
-        )
-    ]
-    carried = {tid for tid, r in records.items() if r.carried_over_from}
-    dependencies = {tid: r.ticket.dependencies for tid, r in records.items()}
-    order = prioritise_carryovers(base_order, dependencies, carried)
-    kept: list[str] = []
-    kept_set: set[str] = set()
-    for tid in order:  # the cap, as sequence() applies it: a ticket whose dependency was cut is cut too
-        if len(kept) >= batch_config.max_tickets:
-            break
-        if all(d in kept_set or d not in records for d in dependencies[tid]):
-            kept.append(tid)
-            kept_set.add(tid)
+    order = run_order(
+        [r.ticket for r in records.values()],
+        batch_config.max_tickets,
+        horizon=horizon,
+        parallel_agents=batch_config.parallel_agents,
+        carried={tid for tid, r in records.items() if r.carried_over_from},
+    )
+    kept = [t.id for t in order.run]
+    kept_set = set(kept)
 
     entries = [_manifest_ticket(records[tid], kept_set, validated) for tid in kept]
     manifest = BatchManifest(
@@ -374,8 +361,8 @@ def sequence_and_write(
     text = dump_manifest(manifest)
     parse_manifest(text, source=f"{batch.url}/{MANIFEST}")  # what we write must load back
     for tid in kept:  # the records first: a manifest never names a ticket without its record
-        _write_if_changed(batch, ticket_record_path(tid), records[tid].model_dump_json(indent=2))
-    deferred = [t for t in order if t not in kept_set]
+        _write_if_changed(batch, layout.ticket_record(tid), records[tid].model_dump_json(indent=2))
+    deferred = [t.id for t in order.deferred]
     report = SequenceReport(batch_id=batch.batch_id, order=kept, deferred=deferred)
     _write_if_changed(batch, SEQUENCED, report.model_dump_json(indent=2))
     _write_if_changed(batch, MANIFEST, text)

@@ -101,8 +101,8 @@ def load_batch_view(store: ArtifactStore, batch_id: str, *, with_answers: bool =
     artifacts = store.batch(batch_id)
     text = artifacts.read_text(layout.MANIFEST)
     if text is None:
-        raise FileNotFoundError(f"batch {batch_id}: no manifest.yaml at {artifacts.url}")
-    manifest = parse_manifest(text, source=f"{artifacts.url}/manifest.yaml")
+        raise FileNotFoundError(f"batch {batch_id}: no {layout.MANIFEST} at {artifacts.url}")
+    manifest = parse_manifest(text, source=f"{artifacts.url}/{layout.MANIFEST}")
     state = BatchState(artifacts)
     view = BatchView(
         manifest=manifest,
@@ -119,12 +119,12 @@ def load_batch_view(store: ArtifactStore, batch_id: str, *, with_answers: bool =
             continue
         if report is not None:
             view.reports[ticket_id] = report
-    collected = _optional(artifacts, "intake/collected.json", CollectedTickets)
+    collected = _optional(artifacts, layout.INTAKE_COLLECTED, CollectedTickets)
     if collected is not None:
         view.records = {r.id: r for r in collected.records}
         view.rejected = list(collected.rejected)
         view.held = list(collected.held)
-    validated = _optional(artifacts, "intake/validated.json", ValidatedTickets)
+    validated = _optional(artifacts, layout.INTAKE_VALIDATED, ValidatedTickets)
     if validated is not None:
         view.not_ready = list(validated.not_ready)
     if with_answers and view.escalations:
@@ -142,7 +142,7 @@ def escalation_answers(
     for later in store.batch_ids():
         if later <= batch_id or not wanted - set(found):
             continue
-        collected = _optional(store.batch(later), "intake/collected.json", CollectedTickets)
+        collected = _optional(store.batch(later), layout.INTAKE_COLLECTED, CollectedTickets)
         for record in collected.records if collected is not None else []:
             if record.id in wanted and record.id not in found and record.escalation_answer:
                 if record.carried_over_from in (None, batch_id):

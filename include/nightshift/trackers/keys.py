@@ -11,16 +11,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
-from nightshift.models import check_ticket_id
+from nightshift.models import GITLAB_IID, GITLAB_PATH, check_ticket_id
 
 __all__ = ["GITLAB_REFERENCE", "GitLabKeys", "JiraKeys", "KeyScheme", "key_scheme", "parse_gitlab_reference"]
 
-#: A GitLab project path (`group/sub/app`): ASCII segments, at least one '/'.
-_GITLAB_PATH = r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+"
-#: A full GitLab issue reference, `group/app#12`.
-GITLAB_REFERENCE = re.compile(rf"\A(?P<project>{_GITLAB_PATH})#(?P<iid>[0-9]{{1,9}})\Z")
+#: A full GitLab issue reference, `group/app#12` (the path and iid patterns are spelled in models.py).
+GITLAB_REFERENCE = re.compile(rf"\A(?P<project>{GITLAB_PATH})#(?P<iid>{GITLAB_IID})\Z")
 #: A reference as written in a ticket's text: full, or `#12` within the ticket's own project.
-_GITLAB_TEXT_REFERENCE = re.compile(r"\A(?P<path>[^#\s]*)#(?P<iid>[0-9]{1,9})\Z")
+_GITLAB_TEXT_REFERENCE = re.compile(rf"\A(?P<path>[^#\s]*)#(?P<iid>{GITLAB_IID})\Z")
 
 
 def parse_gitlab_reference(key: str) -> tuple[str, int]:

@@ -81,6 +81,7 @@ class SequenceOperator(BaseOperator):
         super().__init__(outlets=[MANIFEST_ASSET], **kwargs)
 
     def execute(self, context: Context) -> str:
+        from nightshift import layout
         from nightshift.config import agents_pool, cached_config, pool_shortfall
         from nightshift.intake.pipeline import sequence_and_write
         from nightshift.sequencing import night_length
@@ -105,4 +106,4 @@ class SequenceOperator(BaseOperator):
             len(manifest.tickets),
             ", ".join(manifest.ticket_ids),
         )
-        return f"{artifacts.url}/manifest.yaml"
+        return f"{artifacts.url}/{layout.MANIFEST}"

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from markupsafe import Markup
 from pydantic import BaseModel
 
+from nightshift import layout
 from nightshift.artifacts import ArtifactStore
 from nightshift.config import cached_config
 from nightshift.manifest import parse_manifest
@@ -57,7 +58,7 @@ def batch_summaries(limit: int = 60) -> list[BatchSummary]:
     store = _store()
     out = []
     for batch_id in reversed(store.batch_ids()):
-        text = store.batch(batch_id).read_text("manifest.yaml")
+        text = store.batch(batch_id).read_text(layout.MANIFEST)
         try:
             manifest = parse_manifest(text) if text is not None else None
         except ValueError:
@@ -78,17 +79,16 @@ def batch_of_run(dag_id: str, run_id: str) -> str | None:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from nightshift_airflow.batch import batch_id_for_run
+    from nightshift_airflow.batch import batch_id_of_run
 
     with create_session() as session:
         run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
         if run is None:
             return None
         conf = run.conf or {}
-        if conf.get("batch_id"):
-            return str(conf["batch_id"])
-        run_type = getattr(run.run_type, "value", str(run.run_type))
-        return batch_id_for_run(run.run_id, run_type, run.logical_date or run.run_after)
+        return batch_id_of_run(
+            run.run_id, run.run_type, run.logical_date or run.run_after, conf.get("batch_id")
+        )
 
 
 def _run_and_map_indexes(batch_id: str) -> tuple[str | None, dict[str, int]]:
@@ -98,7 +98,7 @@ def _run_and_map_indexes(batch_id: str) -> tuple[str | None, dict[str, int]]:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from nightshift_airflow.batch import batch_id_for_run
+    from nightshift_airflow.batch import batch_id_of_run
 
     with create_session() as session:
         runs = session.scalars(
@@ -107,9 +107,8 @@ def _run_and_map_indexes(batch_id: str) -> tuple[str | None, dict[str, int]]:
         run_id = None
         for run in runs:
             conf = run.conf or {}
-            run_type = getattr(run.run_type, "value", str(run.run_type))
-            found = conf.get("batch_id") or batch_id_for_run(
-                run.run_id, run_type, run.logical_date or run.run_after
+            found = batch_id_of_run(
+                run.run_id, run.run_type, run.logical_date or run.run_after, conf.get("batch_id")
             )
             if found == batch_id:
                 run_id = run.run_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from nightshift.intake.carryover import TicketOutcome, latest_outcomes, prioritise_carryovers
+from nightshift.intake.carryover import TicketOutcome, latest_outcomes
 from nightshift.intake.pipeline import collect, run_intake
 from nightshift.intake.records import IntakeRecord
 from nightshift.intake.sources import TrackerSource
@@ -38,14 +38,6 @@ def test_latest_outcome_per_ticket_from_earlier_batches_only(store):
     only_last, _ = latest_outcomes(store, "2024-01-15-overnight", lookback=1)
     assert only_last["PROJ-1"].state == TicketState.SKIPPED
     assert latest_outcomes(store, "2024-01-12-overnight") == ({}, [])
-
-
-def test_prioritise_carryovers_keeps_dependencies_first():
-    order = ["A", "B", "C", "D", "E"]
-    deps = {"D": ["B"], "E": ["D"]}
-    assert prioritise_carryovers(order, deps, {"E"}) == ["B", "D", "E", "A", "C"]
-    assert prioritise_carryovers(order, deps, set()) == order
-    assert prioritise_carryovers(order, deps, {"C", "A"}) == ["A", "C", "B", "D", "E"]
 
 
 def test_skipped_and_carried_over_tickets_come_first_after_their_dependencies(store, batch, config):
