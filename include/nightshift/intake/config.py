@@ -1,6 +1,8 @@
 """The `intake:` section of nightshift.yaml: where tickets come from and how their fields map.
 
-Everything is validated when the config is loaded, so a bad label, JQL or routing rule is reported
+A source is one model per kind (`FilesSourceConfig`, `JiraSourceConfig`, `GitLabSourceConfig`, a pydantic
+union tagged by `kind`), each with its own fields, defaults and query: shared code asks the source, never
+its kind. Everything is validated when the config is loaded, so a bad label, JQL or routing rule is reported
 before intake touches any ticket (the tracker's own verdict on a JQL arrives as TrackerConfigError
 from the first, read-only search).
 """
@@ -115,7 +117,7 @@ class _Source(BaseModel, abc.ABC):
             return data
         foreign = [key for key in data if key not in cls.model_fields and key in _FIELD_KINDS]
         if foreign:
-            kind = data.get("kind")
+            kind = cls.model_fields["kind"].default
             own = ", ".join(f for f in cls.model_fields if f not in ("kind", "name"))
             whose = "; ".join(f"{key} is for kind {' or '.join(_FIELD_KINDS[key])}" for key in foreign)
             raise ValueError(
@@ -126,7 +128,7 @@ class _Source(BaseModel, abc.ABC):
 
     @classmethod
     def _shown_name(cls, data: dict[str, Any]) -> str:
-        return str(data.get("name") or f"{data.get('kind')}:{cls._where(data)}")
+        return str(data.get("name") or f"{cls.model_fields['kind'].default}:{cls._where(data)}")
 
     @staticmethod
     def _where(data: dict[str, Any]) -> Any:

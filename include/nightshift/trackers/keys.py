@@ -15,6 +15,7 @@ from nightshift.models import check_ticket_id
 
 __all__ = [
     "GITLAB_PATH",
+    "GITLAB_PATH_PATTERN",
     "GITLAB_REFERENCE",
     "GitLabKeys",
     "JiraKeys",
@@ -27,10 +28,10 @@ __all__ = [
 
 #: A GitLab project path (`group/sub/app`): ASCII segments, at least one '/'. The one spelling of the
 #: rule: config validation, routing and issue references all use it (with `_safe_path`'s extra checks).
-_GITLAB_PATH = r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+"
-GITLAB_PATH = re.compile(rf"\A{_GITLAB_PATH}\Z")
+GITLAB_PATH_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+"
+GITLAB_PATH = re.compile(rf"\A{GITLAB_PATH_PATTERN}\Z")
 #: A full GitLab issue reference, `group/app#12`.
-GITLAB_REFERENCE = re.compile(rf"\A(?P<project>{_GITLAB_PATH})#(?P<iid>[0-9]{{1,9}})\Z")
+GITLAB_REFERENCE = re.compile(rf"\A(?P<project>{GITLAB_PATH_PATTERN})#(?P<iid>[0-9]{{1,9}})\Z")
 #: A reference as written in a ticket's text: full, or `#12` within the ticket's own project.
 _GITLAB_TEXT_REFERENCE = re.compile(r"\A(?P<path>[^#\s]*)#(?P<iid>[0-9]{1,9})\Z")
 
