@@ -19,6 +19,7 @@ from nightshift.forge.git import GitAuth
 from nightshift.generation.batch import read_manifest
 from nightshift.generation.flow import GenerationContext, Repository
 from nightshift.generation.state import BatchState
+from nightshift.intake.config import FilesSourceConfig, TrackerSourceConfig
 from nightshift.intake.records import IntakeRecord
 from nightshift.models import ManifestTicket
 from nightshift.trackers.base import Tracker
@@ -81,8 +82,8 @@ def generation_context(context: Context, config: NightshiftConfig | None = None)
     def tracker(record: IntakeRecord) -> Tracker | None:
         """The tracker (and connection) of the source the ticket was collected from, as in intake."""
         source = next((s for s in config.intake.sources if s.display_name == record.source), None)
-        if source is None or source.kind == "files":
-            return None
+        if not isinstance(source, TrackerSourceConfig):
+            return None  # a file ticket (or a source no longer configured) has no tracker
         if source.display_name not in trackers:
             trackers[source.display_name] = tracker_for(source)
         return trackers[source.display_name]
@@ -92,9 +93,9 @@ def generation_context(context: Context, config: NightshiftConfig | None = None)
         from nightshift_airflow.hooks.trackers import sources_base
 
         source = next((s for s in config.intake.sources if s.display_name == record.source), None)
-        if source is None or source.kind != "files" or not source.folder:
+        if not isinstance(source, FilesSourceConfig):
             return None
-        folder = sources_base() / source.folder
+        folder = source.path(sources_base())
         outbox = sources_base() / config.intake.followup_folder if config.intake.followup_folder else folder
         return outbox, [folder]
 
@@ -133,7 +134,8 @@ def register_connection_secrets(runner: AgentRunner, config: NightshiftConfig, *
 
     secrets: list[str | None] = list(known)
     conn_ids = {config.forge.gitlab_conn_id}
-    conn_ids |= {s.connection_id for s in config.intake.sources if s.kind != "files" and s.connection_id}
+    trackers = [s for s in config.intake.sources if isinstance(s, TrackerSourceConfig)]
+    conn_ids |= {s.connection_id for s in trackers if s.connection_id}
     for conn_id in sorted(conn_ids):
         try:
             conn = BaseHook.get_connection(conn_id)

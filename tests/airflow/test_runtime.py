@@ -13,7 +13,7 @@ from nightshift.agents.backends import build_runner
 from nightshift.agents.redact import Redactor
 from nightshift.config import cached_config
 from nightshift.generation.flow import GenerationContext
-from nightshift.intake.config import SourceConfig
+from nightshift.intake.config import JiraSourceConfig
 from nightshift.intake.records import IntakeRecord
 from nightshift.layout import ticket_record
 from nightshift.models import ManifestTicket, Ticket
@@ -114,7 +114,7 @@ def test_connection_secrets_go_to_the_runners_redactor_and_a_missing_connection_
         json.dumps({"conn_type": "gitlab", "host": "gitlab.example.com", "password": password}),
     )
     config = with_connections(cached_config(), gitlab_conn_id="gitlab_canary")
-    jira = SourceConfig(kind="jira", name="jira", connection_id="jira_missing")
+    jira = JiraSourceConfig(name="jira", connection_id="jira_missing")
     config = config.model_copy(
         update={"intake": config.intake.model_copy(update={"sources": [*config.intake.sources, jira]})}
     )

@@ -75,3 +75,18 @@ def test_the_demo_brings_its_own_config(tmp_path):
 
     demo = NightshiftConfig.model_validate(demo_config(tmp_path, parallel_agents=2))
     assert demo.agent.backend == "scripted" and demo.intake.routing.default_repository
+
+
+def test_a_source_problem_is_named_with_the_source_and_field(tmp_path):
+    bad = tmp_path / "nightshift.yaml"
+    bad.write_text(
+        "intake:\n  sources:\n"
+        "    - {kind: gitlab, name: gl, connection_id: g, jql: 'x = 1'}\n"
+        "    - {kind: redmine}\n"
+    )
+    proc = run(str(bad))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].endswith("2 problem(s)")
+    assert "intake.sources.0.gitlab: " in proc.stderr and "source 'gl'" in proc.stderr
+    assert "not jql (jql is for kind jira)" in proc.stderr
+    assert "intake.sources.1: a source needs kind: files, jira or gitlab" in proc.stderr

@@ -84,6 +84,7 @@ def test_the_worker_registers_its_tracker_connections(make_request, worktree, be
 
     from nightshift.agents.config import AgentConfig
     from nightshift.agents.scripted_backend import ScriptedRunner
+    from nightshift.intake.config import FilesSourceConfig, GitLabSourceConfig, JiraSourceConfig
     from nightshift_airflow.runtime import register_connection_secrets
 
     monkeypatch.setenv("AIRFLOW_CONN_NS_TEST_GITLAB", json.dumps(
@@ -92,9 +93,9 @@ def test_the_worker_registers_its_tracker_connections(make_request, worktree, be
         {"conn_type": "jira", "host": "https://jira.example.com", "login": "bot", "password": "canary-jira-conn-6677"}))
     config = SimpleNamespace(
         forge=SimpleNamespace(gitlab_conn_id="ns_test_gitlab"),
-        intake=SimpleNamespace(sources=[SimpleNamespace(kind="jira", connection_id="ns_test_jira"),
-                                        SimpleNamespace(kind="gitlab", connection_id="ns_test_missing"),
-                                        SimpleNamespace(kind="files", connection_id=None)]),
+        intake=SimpleNamespace(sources=[JiraSourceConfig(connection_id="ns_test_jira"),
+                                        GitLabSourceConfig(connection_id="ns_test_missing"),
+                                        FilesSourceConfig(folder="tickets")]),
     )
     secrets = ["canary-gitlab-conn-4455", "canary-jira-conn-6677"]
     (behaviours / "PROJ-1.yaml").write_text(json.dumps({"checkpoints": {"C2": {"steps": [

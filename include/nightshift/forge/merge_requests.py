@@ -1,7 +1,8 @@
 """Merge requests on GitLab, in the pipeline's terms: one draft MR per source branch, one note per marker.
 
 Every write is safe to repeat (Airflow runs tasks at least once): the MR is found by source branch before
-it is created and a 409 means "it exists, fetch it"; notes go through the shared marker upsert.
+it is created and a 409 (`TrackerConflict`) means "it exists, fetch it"; notes go through the shared marker
+upsert.
 Agents never approve, merge or mark an MR ready, so nothing here does either.
 """
 
@@ -10,14 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 import gitlab
-from gitlab.exceptions import GitlabCreateError
 from pydantic import BaseModel, ConfigDict, Field
 
 from nightshift.trackers.clients.gitlab import GitLabAccount
+from nightshift.trackers.errors import TrackerConflict
 from nightshift.trackers.gitlab import upsert_marked_note
+from nightshift.trackers.writes import unless_exists
 
 #: GitLab's own draft detection (a `[Draft]`, `(Draft)` or `Draft:` prefix, any case).
 _DRAFT_RE = re.compile(r"\A\s*(\[draft\]|\(draft\)|draft:)\s*", re.IGNORECASE)
@@ -106,21 +109,20 @@ class MergeRequestForge:
             current = self._find_open(source_branch)
             if current is None:
                 try:
-                    created = self._project.mergerequests.create(
-                        {
-                            "source_branch": source_branch,
-                            "target_branch": target_branch,
-                            "title": wanted_title,
-                            "description": description,
-                            "labels": list(labels),
-                            "remove_source_branch": True,
-                        }
-                    )
+                    with self._errors(f"creating the draft MR of {source_branch}"):
+                        created = self._project.mergerequests.create(
+                            {
+                                "source_branch": source_branch,
+                                "target_branch": target_branch,
+                                "title": wanted_title,
+                                "description": description,
+                                "labels": list(labels),
+                                "remove_source_branch": True,
+                            }
+                        )
                     return MergeRequestRef.model_validate(created.attributes)
-                except GitlabCreateError as exc:
-                    # 409: another run (or python-gitlab re-sending after a lost response) created it.
-                    if exc.response_code != 409:
-                        raise
+                except TrackerConflict:
+                    # Another run (or python-gitlab re-sending after a lost response) created it.
                     current = self._find_open(source_branch)
                     if current is None:
                         raise
@@ -163,11 +165,11 @@ class MergeRequestForge:
             for name in names:
                 if name in existing:
                     continue
-                try:
-                    self._project.labels.create({"name": name, "color": self.label_color})
-                except GitlabCreateError as exc:
-                    if exc.response_code != 409:
-                        raise
+                unless_exists(  # None: a concurrent run created it, which is as good
+                    partial(self._project.labels.create, {"name": name, "color": self.label_color}),
+                    guard=self._errors,
+                    what=f"the label {name!r}",
+                )
 
     # --- CI and review -----------------------------------------------------------------------------
     def pipeline_status(self, sha: str) -> str | None:

@@ -1,20 +1,34 @@
 """The `intake:` section of nightshift.yaml: where tickets come from and how their fields map.
 
-Everything is validated when the config is loaded, so a bad label, JQL or routing rule is reported
+A source is one model per kind (`FilesSourceConfig`, `JiraSourceConfig`, `GitLabSourceConfig`, a pydantic
+union tagged by `kind`), each with its own fields, defaults and query: shared code asks the source, never
+its kind. Everything is validated when the config is loaded, so a bad label, JQL or routing rule is reported
 before intake touches any ticket (the tracker's own verdict on a JQL arrives as TrackerConfigError
 from the first, read-only search).
 """
 
 from __future__ import annotations
 
+import abc
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from nightshift.models import GITLAB_PATH, PROJECT_KEY, Complexity, Priority
+from nightshift.models import Complexity, Priority
 from nightshift.safe_yaml import UnsafeYamlError, load_yaml_file, load_yaml_text
+from nightshift.trackers.keys import KeyScheme, check_gitlab_path, is_ticket_prefix, key_scheme
 
 DEFAULT_READY_LABEL = "ready-for-agent"
 DEFAULT_NOT_READY_LABEL = "agent-not-ready"
@@ -23,6 +37,7 @@ DEFAULT_JQL_TEMPLATE = 'labels = "{label}" AND statusCategory != Done ORDER BY p
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 SourceKind = Literal["jira", "gitlab", "files"]
+TrackerKind = Literal["jira", "gitlab"]
 
 DEFAULT_PRIORITIES: dict[str, Priority] = {
     "highest": "high",
@@ -47,19 +62,9 @@ DEFAULT_COMPLEXITIES: dict[str, Complexity] = {
     "xl": "large",
 }
 
-_JIRA_PROJECT = re.compile(rf"\A{PROJECT_KEY}\Z")
-_KEY_PREFIX = _JIRA_PROJECT
-_GITLAB_PATH = re.compile(rf"\A{GITLAB_PATH}\Z")
-_BRANCH = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z")
 _CONN_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,250}\Z")
+_BRANCH = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z")
 _ORDER_BY = re.compile(r"\s+ORDER\s+BY\s+", re.IGNORECASE)
-
-
-def check_gitlab_path(value: str) -> str:
-    """A GitLab project path such as `group/app` (ASCII, at least one '/', no '..')."""
-    if not _GITLAB_PATH.match(value) or ".." in value or value.endswith((".git", "/")):
-        raise ValueError(f"{value!r} is not a GitLab project path such as 'group/app'")
-    return value
 
 
 def check_branch(value: str) -> str:
@@ -92,56 +97,182 @@ def _check_jql(jql: str) -> str:
     return jql
 
 
-class SourceConfig(BaseModel):
-    """One place tickets come from: a Jira query, GitLab issues with a label, or a folder of files."""
+# -- sources: one model per kind -------------------------------------------------------------------------
+
+
+class _Source(BaseModel, abc.ABC):
+    """What every source has: a kind (the union's tag) and a name used in reports."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: SourceKind
     name: str | None = Field(default=None, description="unique name used in reports; derived when absent")
-    connection_id: str | None = Field(default=None, description="Airflow connection id (jira, gitlab)")
-    jql: str | None = Field(default=None, description="jira: the search; default from the ready label")
-    label: str | None = Field(default=None, description="gitlab: the label searched; default the ready label")
-    projects: list[str] = Field(
-        default_factory=list, description="jira: project keys to restrict the JQL to; gitlab: project paths"
-    )
-    folder: str | None = Field(default=None, description="files: folder of markdown tickets")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_foreign_fields(cls, data: Any) -> Any:
+        """A field of another kind (a `jql` on a GitLab source) is named with the kind it belongs to,
+        rather than as a bare unknown input."""
+        if not isinstance(data, dict):
+            return data
+        foreign = [key for key in data if key not in cls.model_fields and key in _FIELD_KINDS]
+        if foreign:
+            kind = cls.model_fields["kind"].default
+            own = ", ".join(f for f in cls.model_fields if f not in ("kind", "name"))
+            whose = "; ".join(f"{key} is for kind {' or '.join(_FIELD_KINDS[key])}" for key in foreign)
+            raise ValueError(
+                f"source {cls._shown_name(data)!r}: a {kind} source takes only {own} (and name), "
+                f"not {', '.join(foreign)} ({whose})"
+            )
+        return data
+
+    @classmethod
+    def _shown_name(cls, data: dict[str, Any]) -> str:
+        return str(data.get("name") or f"{cls.model_fields['kind'].default}:{cls._where(data)}")
+
+    @staticmethod
+    def _where(data: dict[str, Any]) -> Any:
+        """What tells two unnamed sources of one kind apart (the connection, or the folder)."""
+        return data.get("connection_id")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"{self.kind}:{self._where(self.__dict__)}"
+
+    def with_defaults(self, ready_label: str) -> Self:
+        """The source with what it leaves open filled from the intake section (the ready label)."""
+        return self
+
+
+class FilesSourceConfig(_Source):
+    """A folder of markdown tickets with YAML front matter (the demo, and teams without a tracker)."""
+
+    kind: Literal["files"] = "files"
+    folder: str | None = Field(default=None, description="folder of markdown tickets")
+
+    @staticmethod
+    def _where(data: dict[str, Any]) -> Any:
+        return data.get("folder")
 
     @model_validator(mode="after")
-    def _fields_fit_kind(self) -> SourceConfig:
+    def _has_folder(self) -> FilesSourceConfig:
+        if not self.folder:
+            raise ValueError("a files source needs folder")
+        return self
+
+    def path(self, base_dir: Path | None = None) -> Path:
+        """The folder; a relative one is taken relative to `base_dir` when given."""
+        folder = Path(self.folder or "")
+        return base_dir / folder if base_dir is not None and not folder.is_absolute() else folder
+
+
+class TrackerSourceConfig(_Source):
+    """A tracker search over an Airflow connection. Each tracker's model says how it queries; its key
+    scheme (`trackers.keys`) says what a project is and how keys become ticket ids."""
+
+    kind: TrackerKind
+    connection_id: str | None = Field(default=None, description="Airflow connection id")
+    projects: list[str] = Field(default_factory=list, description="the tracker projects searched")
+
+    @model_validator(mode="after")
+    def _connection_and_projects(self) -> TrackerSourceConfig:
         problems = []
-        if self.kind in ("jira", "gitlab"):
-            if not self.connection_id:
-                problems.append(f"a {self.kind} source needs connection_id")
-            elif not _CONN_ID.match(self.connection_id):
-                problems.append(f"connection_id {self.connection_id!r} is not a valid connection id")
-            if self.folder is not None:
-                problems.append(f"folder is only for kind files, not {self.kind}")
-        if self.kind == "files":
-            if not self.folder:
-                problems.append("a files source needs folder")
-            if self.connection_id or self.jql or self.label or self.projects:
-                problems.append("a files source takes only folder (and name)")
-        if self.kind != "jira" and self.jql is not None:
-            problems.append("jql is only for kind jira")
-        if self.kind != "gitlab" and self.label is not None:
-            problems.append("label is only for kind gitlab")
-        if self.jql is not None:
-            _check_jql(self.jql)
-        if self.label is not None:
-            check_label(self.label)
+        if not self.connection_id:
+            problems.append(f"a {self.kind} source needs connection_id")
+        elif not _CONN_ID.match(self.connection_id):
+            problems.append(f"connection_id {self.connection_id!r} is not a valid connection id")
+        scheme = self.scheme()
         for project in self.projects:
-            if self.kind == "jira" and not _JIRA_PROJECT.match(project):
-                problems.append(f"{project!r} is not a Jira project key")
-            if self.kind == "gitlab":
-                check_gitlab_path(project)
+            try:
+                scheme.check_project(project)
+            except ValueError as exc:
+                problems.append(f"projects: {exc}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
-    @property
-    def display_name(self) -> str:
-        return self.name or f"{self.kind}:{self.connection_id or self.folder}"
+    def scheme(self, gitlab_prefixes: Mapping[str, str] | None = None) -> KeyScheme:
+        """This tracker's naming rules, with the configured GitLab prefixes."""
+        return key_scheme(self.kind, gitlab_prefixes)
+
+    @abc.abstractmethod
+    def query(self, ready_label: str) -> str:
+        """The tracker query that finds this source's candidate tickets."""
+
+
+class JiraSourceConfig(TrackerSourceConfig):
+    """A JQL search, by default every open issue carrying the ready label, restricted to `projects`
+    (Jira project keys) when given."""
+
+    kind: Literal["jira"] = "jira"
+    jql: str | None = Field(default=None, description="the search; default from the ready label")
+
+    @field_validator("jql")
+    @classmethod
+    def _jql(cls, value: str | None) -> str | None:
+        return None if value is None else _check_jql(value)
+
+    def with_defaults(self, ready_label: str) -> Self:
+        if self.jql is not None:
+            return self
+        return self.model_copy(update={"jql": DEFAULT_JQL_TEMPLATE.format(label=ready_label)})
+
+    def query(self, ready_label: str) -> str:
+        """Its JQL (the default one from the ready label when unset), restricted to `projects`."""
+        jql = self.jql or DEFAULT_JQL_TEMPLATE.format(label=ready_label)
+        if not self.projects:
+            return jql
+        where, order_by, order = _split_order_by(jql)
+        projects = ", ".join(f'"{p}"' for p in self.projects)
+        query = f"project in ({projects})" + (f" AND ({where})" if where.strip() else "")
+        return query + (f" ORDER BY {order}" if order_by else "")
+
+
+class GitLabSourceConfig(TrackerSourceConfig):
+    """GitLab issues carrying a label (by default the ready label) in `projects` (project paths)."""
+
+    kind: Literal["gitlab"] = "gitlab"
+    label: str | None = Field(default=None, description="the label searched; default the ready label")
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        return None if value is None else check_label(value)
+
+    def with_defaults(self, ready_label: str) -> Self:
+        return self if self.label is not None else self.model_copy(update={"label": ready_label})
+
+    def query(self, ready_label: str) -> str:
+        """Its label: GitLab's issue search is by label."""
+        return self.label or ready_label
+
+
+#: One place tickets come from; `kind` picks the model (and a wrong field is named with its kind).
+SourceConfig = Annotated[
+    Annotated[FilesSourceConfig, Tag("files")]
+    | Annotated[JiraSourceConfig, Tag("jira")]
+    | Annotated[GitLabSourceConfig, Tag("gitlab")],
+    Discriminator(
+        lambda data: data.get("kind") if isinstance(data, dict) else getattr(data, "kind", None),
+        custom_error_type="source_kind",
+        custom_error_message="a source needs kind: files, jira or gitlab",
+    ),
+]
+_SOURCE_MODELS: tuple[type[_Source], ...] = (FilesSourceConfig, JiraSourceConfig, GitLabSourceConfig)
+#: Field -> the kinds that have it (for naming a field given to the wrong kind).
+_FIELD_KINDS: dict[str, list[str]] = {}
+for _model in _SOURCE_MODELS:
+    for _field in _model.model_fields:
+        _FIELD_KINDS.setdefault(_field, []).append(str(_model.model_fields["kind"].default))
+
+
+def _split_order_by(jql: str) -> tuple[str, bool, str]:
+    parts = _ORDER_BY.split(jql, maxsplit=1)
+    if len(parts) == 2:
+        return parts[0], True, parts[1]
+    if jql.strip().upper().startswith("ORDER BY "):
+        return "", True, jql.strip()[len("ORDER BY ") :]
+    return jql, False, ""
 
 
 class FieldMapping(BaseModel):
@@ -251,7 +382,7 @@ class IntakeConfig(BaseModel):
     def _prefixes(cls, value: dict[str, str]) -> dict[str, str]:
         for path, prefix in value.items():
             check_gitlab_path(path)
-            if not _KEY_PREFIX.match(prefix):
+            if not is_ticket_prefix(prefix):
                 raise ValueError(f"key prefix {prefix!r} for {path} must be upper-case ASCII such as APP")
         seen: dict[str, str] = {}
         for path, prefix in value.items():
@@ -265,36 +396,16 @@ class IntakeConfig(BaseModel):
         if len({self.ready_label, self.not_ready_label, self.partial_label}) < 3:
             raise ValueError("ready_label, not_ready_label and partial_label must differ")
         names: set[str] = set()
+        self.sources = [source.with_defaults(self.ready_label) for source in self.sources]
         for source in self.sources:
-            if source.kind == "jira" and source.jql is None:
-                source.jql = DEFAULT_JQL_TEMPLATE.format(label=self.ready_label)
-            if source.kind == "gitlab" and source.label is None:
-                source.label = self.ready_label
             if source.display_name in names:
                 raise ValueError(f"two sources are named {source.display_name!r}: give each a unique name")
             names.add(source.display_name)
         return self
 
-    def query_for(self, source: SourceConfig) -> str:
-        """The tracker query of a source: its JQL (restricted to `projects`), or its GitLab label."""
-        if source.kind == "gitlab":
-            return source.label or self.ready_label
-        jql = source.jql or DEFAULT_JQL_TEMPLATE.format(label=self.ready_label)
-        if not source.projects:
-            return jql
-        where, order_by, order = _split_order_by(jql)
-        projects = ", ".join(f'"{p}"' for p in source.projects)
-        query = f"project in ({projects})" + (f" AND ({where})" if where.strip() else "")
-        return query + (f" ORDER BY {order}" if order_by else "")
-
-
-def _split_order_by(jql: str) -> tuple[str, bool, str]:
-    parts = _ORDER_BY.split(jql, maxsplit=1)
-    if len(parts) == 2:
-        return parts[0], True, parts[1]
-    if jql.strip().upper().startswith("ORDER BY "):
-        return "", True, jql.strip()[len("ORDER BY ") :]
-    return jql, False, ""
+    def query_for(self, source: TrackerSourceConfig) -> str:
+        """The tracker query of a source (each source model builds its own, from the ready label)."""
+        return source.query(self.ready_label)
 
 
 class IntakeConfigError(ValueError):

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from nightshift.intake.config import IntakeConfig, check_branch, check_gitlab_path
+from nightshift.intake.config import IntakeConfig, check_branch
 from nightshift.intake.records import BodyCut, IntakeRecord, TicketRejected
 from nightshift.intake.sanitise import TRUNCATION_NOTE, SanitiseReport, sanitise
 from nightshift.intake.text import ConversionError, to_markdown
 from nightshift.models import Complexity, Priority, Ticket, TicketSource, check_repo_glob
 from nightshift.readiness import ReadinessChecklist, parse_checklist, section_items
 from nightshift.trackers.base import TrackerIssue
-from nightshift.trackers.keys import KeyScheme, key_scheme
+from nightshift.trackers.keys import KeyScheme, check_gitlab_path, key_scheme
 
 MAX_TITLE_BYTES = 512
 MAX_LABEL_BYTES = 255

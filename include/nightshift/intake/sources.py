@@ -9,11 +9,11 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nightshift.intake.config import IntakeConfig, SourceConfig
+from nightshift.intake.config import IntakeConfig, TrackerKind, TrackerSourceConfig
 from nightshift.intake.mapping import Draft, body_cut, build_record, keys_for, map_issue
 from nightshift.intake.records import Held, IntakeRecord, Rejection, TicketRejected
 from nightshift.intake.sanitise import sanitise, sanitise_stream
@@ -22,7 +22,6 @@ from nightshift.safe_yaml import UnsafeYamlError, load_yaml_text
 from nightshift.trackers.base import Tracker, TrackerIssue
 
 Fetched = IntakeRecord | Rejection | Held
-TrackerKind = Literal["jira", "gitlab"]
 MAX_FRONT_MATTER_BYTES = 64 * 1024
 
 
@@ -294,29 +293,25 @@ def _message_of(exc: Exception) -> str:
 
 def build_sources(
     config: IntakeConfig,
-    tracker_for: Callable[[SourceConfig], Tracker],
+    tracker_for: Callable[[TrackerSourceConfig], Tracker],
     base_dir: Path | None = None,
 ) -> list[TicketSource]:
     """The configured sources; `tracker_for` makes a Tracker from a source's connection (a hook's job)."""
     sources: list[TicketSource] = []
     for source in config.sources:
-        if source.kind == "files":
-            assert source.folder is not None
-            folder = Path(source.folder)
-            if base_dir is not None and not folder.is_absolute():
-                folder = base_dir / folder
-            sources.append(FileSource(folder, config, name=source.display_name))
-        else:
+        if isinstance(source, TrackerSourceConfig):
             sources.append(
                 TrackerSource(
                     tracker_for(source),
-                    config.query_for(source),
+                    source.query(config.ready_label),
                     config,
                     kind=source.kind,
                     name=source.display_name,
                     projects=source.projects,
                 )
             )
+        else:
+            sources.append(FileSource(source.path(base_dir), config, name=source.display_name))
     return sources
 
 

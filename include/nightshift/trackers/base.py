@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from nightshift.trackers.errors import (
     TrackerAuthError,
     TrackerConfigError,
+    TrackerConflict,
     TrackerError,
     TrackerNotFound,
     TrackerUnavailable,
@@ -26,6 +27,7 @@ __all__ = [
     "Tracker",
     "TrackerAuthError",
     "TrackerConfigError",
+    "TrackerConflict",
     "TrackerError",
     "TrackerIssue",
     "TrackerNotFound",

@@ -8,6 +8,8 @@ library exception (`__cause__`) to learn what happened:
     ├── TrackerConfigError        fix the configuration, retrying will not help (400, a rejected JQL/label)
     │   └── TrackerAuthError      the credentials were refused (401, 403)
     ├── TrackerNotFound           the object does not exist (404); also a LookupError
+    ├── TrackerConflict           it already exists (409): a create that a concurrent run or a re-sent
+    │                             request already made, which callers treat as done
     └── TrackerUnavailable        5xx, no answer, timeout, dropped connection: a write's outcome is unknown
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "TrackerAuthError",
     "TrackerConfigError",
+    "TrackerConflict",
     "TrackerError",
     "TrackerNotFound",
     "TrackerUnavailable",
@@ -40,6 +43,12 @@ class TrackerNotFound(TrackerError, LookupError):
     (a dependency on a deleted issue, a duplicate a concurrent run already deleted) catch this."""
 
 
+class TrackerConflict(TrackerError):
+    """The object a create names already exists (409): GitLab's answer to a second open MR for one
+    source branch, an existing label or issue link. A create that may repeat (a concurrent run, or a
+    client re-sending after a lost response) catches this and reads the existing object instead."""
+
+
 class TrackerUnavailable(TrackerError):
     """The service failed without a usable answer: a 5xx, a timeout, a refused or dropped connection.
 
@@ -56,6 +65,8 @@ def error_class(status: int | None) -> type[TrackerError]:
         return TrackerAuthError
     if status == 404:
         return TrackerNotFound
+    if status == 409:
+        return TrackerConflict
     if status == 400:
         return TrackerConfigError
     return TrackerError

@@ -14,7 +14,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import gitlab
-from gitlab.exceptions import GitlabCreateError
 from pydantic import BaseModel
 
 from nightshift.trackers.base import (
@@ -27,7 +26,7 @@ from nightshift.trackers.base import (
 )
 from nightshift.trackers.clients.gitlab import NO_BLIND_RETRY, GitLabAccount
 from nightshift.trackers.keys import parse_gitlab_reference
-from nightshift.trackers.writes import Guard, create_once, upsert_marked
+from nightshift.trackers.writes import Guard, create_once, unless_exists, upsert_marked
 
 _LINK_KINDS = {"relates_to", "blocks", "is_blocked_by"}
 
@@ -188,17 +187,17 @@ class GitLabIssueTracker:
                 find, create, guard=self._guard(f"of {original_key}", path), what=f"the follow-up ({marker})"
             )
             if not followup.linked:
-                try:
-                    original.links.create(
+                unless_exists(  # None: already linked (e.g. a re-sent POST)
+                    lambda: original.links.create(
                         {
                             "target_project_id": followup.project_id,
                             "target_issue_iid": followup.iid,
                             "link_type": "relates_to",
                         }
-                    )
-                except GitlabCreateError as exc:
-                    if exc.response_code != 409:  # 409: already linked (e.g. a re-sent POST)
-                        raise
+                    ),
+                    guard=self._guard(f"from {original_key} to {followup.key}", path),
+                    what="the link",
+                )
             return followup.key
 
     # --- internals ---------------------------------------------------------------------------------

@@ -13,20 +13,56 @@ from typing import Protocol
 
 from nightshift.models import GITLAB_IID, GITLAB_PATH, check_ticket_id
 
-__all__ = ["GITLAB_REFERENCE", "GitLabKeys", "JiraKeys", "KeyScheme", "key_scheme", "parse_gitlab_reference"]
+__all__ = [
+    "GITLAB_PATH_PATTERN",
+    "GITLAB_REFERENCE",
+    "GitLabKeys",
+    "JiraKeys",
+    "KeyScheme",
+    "check_gitlab_path",
+    "is_ticket_prefix",
+    "key_scheme",
+    "parse_gitlab_reference",
+]
 
-#: A full GitLab issue reference, `group/app#12` (the path and iid patterns are spelled in models.py).
+#: The GitLab project path and issue iid patterns are spelled once, in models.py; config validation,
+#: routing and issue references all use them (with `_safe_path`'s extra checks).
+GITLAB_PATH_PATTERN = GITLAB_PATH
+_GITLAB_PATH_RE = re.compile(rf"\A{GITLAB_PATH}\Z")
+#: A full GitLab issue reference, `group/app#12`.
 GITLAB_REFERENCE = re.compile(rf"\A(?P<project>{GITLAB_PATH})#(?P<iid>{GITLAB_IID})\Z")
 #: A reference as written in a ticket's text: full, or `#12` within the ticket's own project.
 _GITLAB_TEXT_REFERENCE = re.compile(rf"\A(?P<path>[^#\s]*)#(?P<iid>{GITLAB_IID})\Z")
 
 
+def _safe_path(path: str) -> bool:
+    """What the pattern cannot say: no `..` anywhere, not a `.git` clone path."""
+    return ".." not in path and not path.endswith(".git")
+
+
+def check_gitlab_path(value: str) -> str:
+    """A GitLab project path such as `group/app` (ASCII, at least one '/', no '..'); else ValueError."""
+    if not isinstance(value, str) or not _GITLAB_PATH_RE.match(value) or not _safe_path(value):
+        raise ValueError(f"{str(value)[:200]!r} is not a GitLab project path such as 'group/app'")
+    return value
+
+
 def parse_gitlab_reference(key: str) -> tuple[str, int]:
     """`group/app#12` -> ("group/app", 12); ValueError for anything else."""
     match = GITLAB_REFERENCE.match(key)
-    if match is None or ".." in key or match["project"].endswith(".git"):
+    if match is None or not _safe_path(match["project"]):
         raise ValueError(f"{_shown(key)} is not a GitLab issue reference such as group/app#12")
     return match["project"], int(match["iid"])
+
+
+def is_ticket_prefix(value: str) -> bool:
+    """Whether `value` can start a ticket id (`PROJ` of `PROJ-142`): a Jira project key, or the prefix
+    configured for a GitLab project. Asked of the ticket-id rule itself, so the two cannot drift."""
+    try:
+        check_ticket_id(f"{value}-1")
+    except ValueError:
+        return False
+    return True
 
 
 def _shown(value: str) -> str:
@@ -56,6 +92,10 @@ class KeyScheme(Protocol):
         """The repository an issue of `project` lives in, if the tracker is the forge itself."""
         ...
 
+    def check_project(self, project: str) -> str:
+        """`project` if it names a project of this tracker (as configured in a source), else ValueError."""
+        ...
+
 
 class JiraKeys:
     """Jira: a key is its ticket id, in any project of the site (a dependency may live outside the
@@ -78,6 +118,11 @@ class JiraKeys:
 
     def repository(self, project: str) -> str | None:
         return None  # routed by intake's rules
+
+    def check_project(self, project: str) -> str:
+        if not isinstance(project, str) or not is_ticket_prefix(project):
+            raise ValueError(f"{str(project)[:200]!r} is not a Jira project key")
+        return project
 
 
 class GitLabKeys:
@@ -121,6 +166,9 @@ class GitLabKeys:
 
     def repository(self, project: str) -> str | None:
         return project  # a GitLab issue's code lives in its own project
+
+    def check_project(self, project: str) -> str:
+        return check_gitlab_path(project)
 
 
 #: Each tracker's scheme, built from the configured GitLab prefixes.

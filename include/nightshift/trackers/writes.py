@@ -9,6 +9,8 @@ So, on Jira and GitLab alike (docs/security-and-reliability.md, facts 3 and 4):
   re-send once only when the object is verifiably absent (`write_once`): the look-up must read current
   data, not a search index that lags; a second lost response fails the task, whose Airflow retry starts
   again from the look-up;
+* a create the tracker itself refuses as a duplicate (GitLab's 409 for a second MR on one branch, an
+  existing label or issue link) is done already: `unless_exists` turns that `TrackerConflict` into None;
 * marked copies (comments, notes) converge: concurrent runs may both post, and each then keeps the
   oldest copy, deletes the others (a 404 there means the other run deleted it first) and updates the
   kept one in place (`upsert_marked`).
@@ -24,7 +26,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
-from nightshift.trackers.errors import TrackerError, TrackerNotFound, TrackerUnavailable
+from nightshift.trackers.errors import TrackerConflict, TrackerError, TrackerNotFound, TrackerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ C = TypeVar("C")
 #: `what`, below, names the object written as a noun phrase: "the comment marked '...' on PROJ-1".
 Guard = Callable[[str], AbstractContextManager[None]]
 
-__all__ = ["Guard", "MarkedCopies", "create_once", "upsert_marked", "write_once"]
+__all__ = ["Guard", "MarkedCopies", "create_once", "unless_exists", "upsert_marked", "write_once"]
 
 
 def write_once(
@@ -87,6 +89,18 @@ def create_once(
     if existing is not None:
         return existing
     return write_once(create, find, guard=guard, what=what, check_is_current=find_is_current)
+
+
+def unless_exists(create: Callable[[], T], *, guard: Guard, what: str) -> T | None:
+    """Run `create`; None when the tracker answers that the object already exists (`TrackerConflict`,
+    by the one status rule: a concurrent run, or the client's own re-send after a lost response, made
+    it first). Callers that need the object read it then; for the others the write is simply done."""
+    try:
+        with guard(f"creating {what}"):
+            return create()
+    except TrackerConflict:
+        log.info("%s already exists; not creating it again", what)
+        return None
 
 
 class MarkedCopies(Protocol[C]):

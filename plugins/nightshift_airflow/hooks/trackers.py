@@ -6,27 +6,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from nightshift.intake.config import SourceConfig
+from nightshift.intake.config import TrackerSourceConfig
 from nightshift.trackers.base import Tracker
 
 
-def _jira(source: SourceConfig) -> Tracker:
+def _jira(source: TrackerSourceConfig) -> Tracker:
     from nightshift_airflow.hooks.jira import JiraHook
 
     return JiraHook(jira_conn_id=source.connection_id or "jira_default").get_tracker()
 
 
-def _gitlab(source: SourceConfig) -> Tracker:
+def _gitlab(source: TrackerSourceConfig) -> Tracker:
     from nightshift_airflow.hooks.gitlab import GitLabHook
 
     return GitLabHook(gitlab_conn_id=source.connection_id or "gitlab_default").get_tracker(source.projects)
 
 
 #: Each tracker kind's hook (imported on use: a DAG parse loads neither client library).
-_HOOKS: dict[str, Callable[[SourceConfig], Tracker]] = {"jira": _jira, "gitlab": _gitlab}
+_HOOKS: dict[str, Callable[[TrackerSourceConfig], Tracker]] = {"jira": _jira, "gitlab": _gitlab}
 
 
-def tracker_for(source: SourceConfig) -> Tracker:
+def tracker_for(source: TrackerSourceConfig) -> Tracker:
     """The tracker behind a source, built from its Airflow connection."""
     try:
         make = _HOOKS[source.kind]

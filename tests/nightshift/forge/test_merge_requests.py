@@ -229,6 +229,17 @@ def test_ensure_labels_creates_only_the_missing_ones(server):
     assert {"ready-for-agent", "nightshift", "partial"} <= names
 
 
+def test_a_label_whose_creation_answered_409_counts_as_created(server):
+    """The label POST is applied but its answer lost; python-gitlab re-sends it and GitLab says 409:
+    that `TrackerConflict` means done, not failed."""
+    server.inject(Fault("POST", r"/labels$", "status_after", status=502))
+    forge_for(server).ensure_labels(["late"])
+    assert [e.status for e in server.requests("POST", r"/labels$")] == [502, 409]
+    client = make_gitlab_client(server.base_url, server.token)
+    names = [lb.name for lb in client.projects.get(P, lazy=True).labels.list(get_all=True)]
+    assert names.count("late") == 1
+
+
 def test_pipeline_status_is_the_newest_pipeline_of_the_sha(server):
     forge = forge_for(server)
     ref = upsert(forge)

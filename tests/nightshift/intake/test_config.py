@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from nightshift.intake.config import IntakeConfigError, load_intake_config, parse_intake_config
+from nightshift.intake.config import (
+    FilesSourceConfig,
+    GitLabSourceConfig,
+    IntakeConfigError,
+    JiraSourceConfig,
+    TrackerSourceConfig,
+    load_intake_config,
+    parse_intake_config,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -100,3 +108,59 @@ def test_the_shipped_default_section_loads(tmp_path):
     bomb.write_text("intake:\n  ready_label: &a x\n  not_ready_label: *a\n")
     with pytest.raises(IntakeConfigError, match="anchors"):
         load_intake_config(bomb)
+
+
+def test_each_kind_is_its_own_model_with_its_own_query():
+    config = parse_intake_config(
+        {
+            "ready_label": "agent-ok",
+            "sources": [
+                {"kind": "files", "folder": "tickets"},
+                {"kind": "jira", "connection_id": "j", "projects": ["PROJ"], "jql": "x = 1 ORDER BY key"},
+                {"kind": "gitlab", "connection_id": "g"},
+            ],
+        }
+    )
+    files, jira, gitlab = config.sources
+    assert isinstance(files, FilesSourceConfig) and not isinstance(files, TrackerSourceConfig)
+    assert isinstance(jira, JiraSourceConfig) and isinstance(gitlab, GitLabSourceConfig)
+    assert jira.query("agent-ok") == 'project in ("PROJ") AND (x = 1) ORDER BY key'
+    assert gitlab.query("agent-ok") == "agent-ok" and gitlab.label == "agent-ok"  # default filled in
+    assert not hasattr(files, "query")  # a folder has no tracker query
+    # Each model fills its own defaults from the ready label, and leaves a given value alone.
+    assert JiraSourceConfig(connection_id="j").with_defaults("r").jql == (
+        'labels = "r" AND statusCategory != Done ORDER BY priority DESC, key ASC'
+    )
+    assert GitLabSourceConfig(connection_id="g", label="mine").with_defaults("r").query("r") == "mine"
+    # Projects are checked by the tracker's own key scheme.
+    assert jira.scheme().check_project("OPS") == "OPS" and gitlab.scheme().check_project("a/b") == "a/b"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            {"kind": "gitlab", "name": "gl", "connection_id": "g", "jql": "x = 1"},
+            "intake.sources.1.gitlab: source 'gl': a gitlab source takes only connection_id, projects, "
+            "label (and name), not jql (jql is for kind jira)",
+        ),
+        (
+            {"kind": "jira", "connection_id": "j", "label": "x", "folder": "t"},
+            "intake.sources.1.jira: source 'jira:j': a jira source takes only connection_id, projects, jql "
+            "(and name), not label, folder (label is for kind gitlab; folder is for kind files)",
+        ),
+        ({"kind": "redmine"}, "intake.sources.1: a source needs kind: files, jira or gitlab"),
+        ({"connection_id": "j"}, "intake.sources.1: a source needs kind: files, jira or gitlab"),
+        (
+            {"kind": "gitlab", "connection_id": "g", "projects": ["group/app", "../x"]},
+            "intake.sources.1.gitlab: projects: '../x' is not a GitLab project path such as 'group/app'",
+        ),
+        ({"kind": "gitlab", "connection_id": "g", "label": "a,b"}, "intake.sources.1.gitlab.label: "),
+        ({"kind": "jira", "connection_id": "j", "jql": ""}, "intake.sources.1.jira.jql: the JQL is empty"),
+    ],
+)
+def test_a_bad_source_is_named_with_its_kind_and_field(source, expected):
+    with pytest.raises(IntakeConfigError) as exc:
+        parse_intake_config({"sources": [{"kind": "files", "folder": "tickets"}, source]})
+    assert exc.value.problems == [p for p in exc.value.problems if p.startswith("intake.sources.1")]
+    assert any(p.startswith(expected) for p in exc.value.problems), exc.value.problems

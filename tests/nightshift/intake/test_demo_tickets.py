@@ -48,7 +48,7 @@ def test_demo_tickets_make_the_expected_manifest(batch):
 
 def test_demo_issues_seed_the_stand_in_and_are_assessed_as_the_demo_expects(batch):
     """The demo's GitLab issues, through the real GitLab tracker against the stand-in."""
-    from nightshift.intake.config import IntakeConfig, SourceConfig
+    from nightshift.intake.config import GitLabSourceConfig, IntakeConfig
     from nightshift.trackers.clients.gitlab import make_gitlab_client
     from nightshift.trackers.gitlab import GitLabIssueTracker
     from nightshift_local.demo import PROJECT, demo_seed
@@ -57,9 +57,7 @@ def test_demo_issues_seed_the_stand_in_and_are_assessed_as_the_demo_expects(batc
     with running_gitlab(demo_seed("glpat-demo-test-token")) as gitlab:
         config = IntakeConfig(
             sources=[
-                SourceConfig(
-                    kind="gitlab", name="demo-gitlab", connection_id="gitlab_default", projects=[PROJECT]
-                )
+                GitLabSourceConfig(name="demo-gitlab", connection_id="gitlab_default", projects=[PROJECT])
             ],
             gitlab_key_prefixes={PROJECT: "CALC"},
         )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from nightshift.trackers.keys import GitLabKeys, JiraKeys, key_scheme, parse_gitlab_reference
+from nightshift.trackers.keys import (
+    GitLabKeys,
+    JiraKeys,
+    check_gitlab_path,
+    is_ticket_prefix,
+    key_scheme,
+    parse_gitlab_reference,
+)
 
 PREFIXES = {"group/app": "APP"}
 
@@ -46,3 +53,22 @@ def test_unsafe_gitlab_references_are_refused(bad: str) -> None:
 def test_an_unknown_tracker_is_named() -> None:
     with pytest.raises(ValueError, match="no tracker called 'redmine'"):
         key_scheme("redmine")
+
+
+@pytest.mark.parametrize("bad", ["app", "../etc", "group/../app", "group/app.git", "group/app/", "-x/app", "g/a b"])
+def test_one_gitlab_path_rule_for_config_and_references(bad: str) -> None:
+    assert check_gitlab_path("group/sub/my-app.v2") == "group/sub/my-app.v2"
+    with pytest.raises(ValueError, match="not a GitLab project path"):
+        check_gitlab_path(bad)
+    with pytest.raises(ValueError):  # the same path rule inside an issue reference
+        parse_gitlab_reference(f"{bad}#1")
+    with pytest.raises(ValueError):
+        GitLabKeys().check_project(bad)
+
+
+def test_a_jira_project_is_a_ticket_id_prefix() -> None:
+    assert is_ticket_prefix("PROJ") and is_ticket_prefix("A_1") and not is_ticket_prefix("proj")
+    assert not is_ticket_prefix("A" * 21) and not is_ticket_prefix("1A")
+    assert JiraKeys().check_project("OPS") == "OPS"
+    with pytest.raises(ValueError, match="'proj' is not a Jira project key"):
+        JiraKeys().check_project("proj")

@@ -27,6 +27,7 @@ from nightshift.trackers.clients.jira import make_jira_client
 from nightshift.trackers.errors import (
     TrackerAuthError,
     TrackerConfigError,
+    TrackerConflict,
     TrackerError,
     TrackerNotFound,
     TrackerUnavailable,
@@ -301,7 +302,7 @@ def test_one_status_rule_for_both_clients() -> None:
         TrackerAuthError,
         TrackerAuthError,
         TrackerNotFound,
-        TrackerError,
+        TrackerConflict,
         TrackerError,
         TrackerUnavailable,
         TrackerUnavailable,
