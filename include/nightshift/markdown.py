@@ -1,0 +1,294 @@
+"""The one markdown grammar: markdown-it-py tokens as a small tree, for readiness and for conversion.
+
+Readiness (sections, checklists, bullet items) and the Jira writers (markdown to ADF and wiki markup)
+read markdown through `parse` here, so they cannot disagree about what is a heading, a list item or a
+checkbox: a `#` line inside a code fence is neither a section nor an ADF heading; `## Title ##` and a
+setext `Title` / `===` are both. The parser is CommonMark (markdown-it-py, already installed with
+Airflow) with GitLab's tables and strikethrough; task items (`- [x] item`) are recognised here, as GFM
+does, from the item's first text, so a backslash-escaped `\\[x\\]` (how the publish guard writes
+brackets) stays literal text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+__all__ = ["Block", "Item", "Run", "Section", "inline_runs", "parse", "plain", "sections"]
+
+Mark = Literal["strong", "em", "code", "strike", "link"]
+
+
+def _parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    # Escapes stay `text_special` tokens, so `\\[x\\]` is not a task box; every href is kept, and the
+    # writers decide which are safe to link (unsafe ones are shown as text, never dropped silently).
+    md.disable("text_join")
+    md.validateLink = lambda url: True  # type: ignore[method-assign]
+    return md
+
+
+_MD = _parser()
+
+
+@dataclass(frozen=True)
+class Run:
+    """A stretch of inline text with the same marks; `text == "\\n"` with no marks is a line break."""
+
+    text: str
+    marks: frozenset[Mark] = frozenset()
+    href: str | None = None
+
+    @property
+    def is_break(self) -> bool:
+        return self.text == "\n" and not self.marks
+
+
+@dataclass
+class Block:
+    """One block of the document.
+
+    kind: heading, paragraph, bullet_list, ordered_list, item, code, quote, rule, table, html.
+    Headings and paragraphs carry `runs`; lists, items and quotes carry `children`; an item's `task` is
+    None (not a task), True (`[x]`) or False (`[ ]`); code and html carry `text`; a table carries
+    `rows` of cells (each a list of runs), the first row being the header.
+    """
+
+    kind: str
+    runs: list[Run] = field(default_factory=list)
+    children: list[Block] = field(default_factory=list)
+    level: int = 0
+    start: int = 1
+    task: bool | None = None
+    info: str = ""
+    text: str = ""
+    source: str = ""
+    rows: list[list[list[Run]]] = field(default_factory=list)
+    lines: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A list item as readiness reads it: its first paragraph's markdown on one line, and its box."""
+
+    text: str
+    task: bool | None
+    depth: int
+
+
+@dataclass
+class Section:
+    """The source lines under a top-level heading (up to the next one) and the list items in them."""
+
+    title: str
+    lines: list[str]
+    items: list[Item]
+
+
+def parse(markdown: str) -> list[Block]:
+    """Markdown as a tree of blocks; HTML comments (Nightshift's markers) are kept as `html` blocks."""
+    tokens = _MD.parse(markdown.replace("\r\n", "\n"))
+    blocks, _ = _blocks(tokens, 0, None)
+    return blocks
+
+
+def inline_runs(markdown: str) -> list[Run]:
+    """One piece of inline markdown (no block structure) as runs."""
+    tokens = _MD.parseInline(markdown)
+    return _runs(tokens[0].children or []) if tokens else []
+
+
+def plain(runs: list[Run], *, breaks: str = "\n") -> str:
+    """The text of `runs` with marks dropped; unsafe link targets are already text."""
+    return "".join(breaks if run.is_break else run.text for run in runs)
+
+
+def _blocks(tokens: list[Token], i: int, closing: str | None) -> tuple[list[Block], int]:
+    out: list[Block] = []
+    while i < len(tokens):
+        token = tokens[i]
+        if closing is not None and token.type == closing:
+            return out, i + 1
+        lines = (token.map[0], token.map[1]) if token.map else (0, 0)
+        if token.type == "heading_open":
+            inline = tokens[i + 1]
+            out.append(
+                Block("heading", runs=_runs(inline.children or []), level=int(token.tag[1:]), lines=lines)
+            )
+            i += 3
+        elif token.type == "paragraph_open":
+            inline = tokens[i + 1]
+            block = Block("paragraph", runs=_runs(inline.children or []), source=inline.content, lines=lines)
+            out.append(block)
+            i += 3
+        elif token.type in ("bullet_list_open", "ordered_list_open"):
+            kind = token.type.removesuffix("_open")
+            children, i = _blocks(tokens, i + 1, f"{kind}_close")
+            start = int(token.attrs.get("start", 1) or 1) if kind == "ordered_list" else 1
+            out.append(Block(kind, children=children, start=start, lines=lines))
+        elif token.type == "list_item_open":
+            children, i = _blocks(tokens, i + 1, "list_item_close")
+            out.append(_item(children, lines))
+        elif token.type == "blockquote_open":
+            children, i = _blocks(tokens, i + 1, "blockquote_close")
+            out.append(Block("quote", children=children, lines=lines))
+        elif token.type == "table_open":
+            block, i = _table(tokens, i + 1, lines)
+            out.append(block)
+        elif token.type in ("fence", "code_block"):
+            info = token.info.strip().split()[0] if token.info.strip() else ""
+            out.append(Block("code", text=token.content.removesuffix("\n"), info=info, lines=lines))
+            i += 1
+        elif token.type == "hr":
+            out.append(Block("rule", lines=lines))
+            i += 1
+        elif token.type == "html_block":
+            out.append(Block("html", text=token.content.rstrip("\n"), lines=lines))
+            i += 1
+        else:  # closing tokens of tight paragraphs and anything unknown
+            i += 1
+    return out, i
+
+
+def _item(children: list[Block], lines: tuple[int, int]) -> Block:
+    """A list item; `[ ] ` or `[x] ` at the start of its first paragraph makes it a task."""
+    task: bool | None = None
+    if children and children[0].kind == "paragraph" and children[0].runs:
+        first = children[0].runs[0]
+        head = first.text[:4]
+        if not first.marks and len(first.text) > 4 and head in ("[ ] ", "[x] ", "[X] "):
+            task = head[1] in "xX"
+            rest = first.text[4:].lstrip(" ")
+            children[0].runs[0] = Run(rest, first.marks, first.href)
+            children[0].source = children[0].source[4:].lstrip(" ")
+            if not rest:
+                del children[0].runs[0]
+    return Block("item", children=children, task=task, lines=lines)
+
+
+def _table(tokens: list[Token], i: int, lines: tuple[int, int]) -> tuple[Block, int]:
+    rows: list[list[list[Run]]] = []
+    while tokens[i].type != "table_close":
+        token = tokens[i]
+        if token.type == "tr_open":
+            rows.append([])
+        elif token.type == "inline":
+            rows[-1].append(_runs(token.children or []))
+        i += 1
+    return Block("table", rows=rows, lines=lines), i + 1
+
+
+def _runs(children: list[Token]) -> list[Run]:
+    """Inline tokens as runs: marks from open/close pairs, links only kept for http(s) and mailto."""
+    runs: list[Run] = []
+    marks: list[Mark] = []
+    links: list[str | None] = []  # open links' targets, None for an unsafe one
+    unsafe: list[str] = []
+
+    def add(text: str, extra: tuple[Mark, ...] = ()) -> None:
+        if not text:
+            return
+        current = frozenset([*marks, *extra])
+        href = next((h for h in reversed(links) if h is not None), None) if "link" in current else None
+        if runs and runs[-1].marks == current and runs[-1].href == href and not runs[-1].is_break:
+            runs[-1] = Run(runs[-1].text + text, current, href)
+        else:
+            runs.append(Run(text, current, href))
+
+    for token in children:
+        kind = token.type
+        if kind in ("text", "text_special"):
+            add(token.content)
+        elif kind == "code_inline":
+            add(token.content, ("code",))
+        elif kind in ("softbreak", "hardbreak"):
+            runs.append(Run("\n"))
+        elif kind in ("strong_open", "em_open", "s_open"):
+            marks.append({"strong_open": "strong", "em_open": "em", "s_open": "strike"}[kind])  # type: ignore[arg-type]
+        elif kind in ("strong_close", "em_close", "s_close"):
+            opener = {"strong_close": "strong", "em_close": "em", "s_close": "strike"}[kind]
+            if opener in marks:
+                marks.remove(opener)  # type: ignore[arg-type]
+        elif kind == "link_open":
+            href = str(token.attrs.get("href", ""))
+            safe = is_safe_href(href)
+            links.append(href if safe else None)
+            if safe:
+                marks.append("link")
+            else:  # the label stays text, its target follows in brackets when the link closes
+                unsafe.append(href)
+        elif kind == "link_close" and links:
+            if links.pop() is not None:
+                marks.remove("link")
+            else:
+                add(f" ({unsafe.pop()})")
+        elif kind == "image":
+            src = str(token.attrs.get("src", ""))
+            label = token.content or src
+            if is_safe_href(src):
+                links.append(src)
+                add(label, ("link",))
+                links.pop()
+            else:
+                add(f"{label} ({src})")
+        elif kind == "html_inline":
+            if not token.content.startswith("<!--"):  # comments are hidden; other tags read as text
+                add(token.content)
+    return runs
+
+
+def is_safe_href(href: str) -> bool:
+    """Link targets Nightshift writes as links: http(s) and mailto, with nothing wiki markup reads."""
+    low = href.lower()
+    return (
+        low.startswith(("http://", "https://", "mailto:"))
+        and not any(ch.isspace() or ch in "|[]{}" for ch in href)
+        and len(href) > len("http://")
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Sections and items: what readiness reads
+# --------------------------------------------------------------------------------------------------
+
+
+def sections(markdown: str) -> dict[str, Section]:
+    """Each top-level heading (title lower-cased, trailing ':' dropped; first one wins) and its content."""
+    source = markdown.replace("\r\n", "\n")
+    lines = source.split("\n")
+    blocks = parse(source)
+    headings = [i for i, block in enumerate(blocks) if block.kind == "heading" and plain(block.runs).strip()]
+    out: dict[str, Section] = {}
+    for n, index in enumerate(headings):
+        end_index = headings[n + 1] if n + 1 < len(headings) else len(blocks)
+        start_line = blocks[index].lines[1]
+        end_line = blocks[end_index].lines[0] if end_index < len(blocks) else len(lines)
+        title = plain(blocks[index].runs, breaks=" ").strip().lower().rstrip(":")
+        body = blocks[index + 1 : end_index]
+        if title not in out:
+            section_lines = lines[start_line:end_line]
+            if end_index == len(blocks) and section_lines and section_lines[-1] == "":
+                section_lines = section_lines[:-1]  # str.splitlines() drops the final newline
+            out[title] = Section(title, section_lines, list(items(body)))
+    return out
+
+
+def items(blocks: list[Block], depth: int = 0) -> list[Item]:
+    """Every list item in `blocks`, nested ones after their parent, as one line of markdown each."""
+    out: list[Item] = []
+    for block in blocks:
+        if block.kind in ("bullet_list", "ordered_list"):
+            for item in block.children:
+                first = item.children[0] if item.children else None
+                text = (
+                    " ".join(first.source.split()) if first is not None and first.kind == "paragraph" else ""
+                )
+                if text:
+                    out.append(Item(text, item.task, depth))
+                out.extend(items(item.children, depth + 1))
+        elif block.kind == "quote":
+            out.extend(items(block.children, depth))
+    return out
