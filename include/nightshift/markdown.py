@@ -159,7 +159,8 @@ def _item(children: list[Block], lines: tuple[int, int]) -> Block:
     if children and children[0].kind == "paragraph" and children[0].runs:
         first = children[0].runs[0]
         head = first.text[:4]
-        if not first.marks and len(first.text) > 4 and head in ("[ ] ", "[x] ", "[X] "):
+        # The source decides: an escaped `\[x\]` reads as the same text but is no box.
+        if not first.marks and head in ("[ ] ", "[x] ", "[X] ") and children[0].source.startswith(head):
             task = head[1] in "xX"
             rest = first.text[4:].lstrip(" ")
             children[0].runs[0] = Run(rest, first.marks, first.href)

@@ -34,6 +34,7 @@ def wiki_to_markdown(text: str | None) -> str:
     counters: dict[int, int] = {}
     previous_list_depth = 0  # depth of the list item on the previous line (0: not a list line)
     in_quote = False
+    quote_start = 0  # where the open {quote} began in `out`: its lines are quoted when it closes
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -49,6 +50,10 @@ def wiki_to_markdown(text: str | None) -> str:
                 out.append("> " + _wiki_inline(stripped[7:-7]))
             else:
                 in_quote = not in_quote
+                if in_quote:
+                    quote_start = len(out)
+                else:
+                    _quote(out, quote_start)
             previous_list_depth = 0
             continue
         if re.fullmatch(r"\{panel(?::[^}]*)?\}|\{panel\}", stripped):
@@ -90,12 +95,18 @@ def wiki_to_markdown(text: str | None) -> str:
             out.extend(_wiki_table_row(line, out))
             previous_list_depth = 0
         else:
-            converted = _wiki_inline(line).rstrip()
-            out.append(f"> {converted}".rstrip() if in_quote else converted)
+            out.append(_wiki_inline(line).rstrip())
             if not stripped:
                 counters.clear()
             previous_list_depth = 0
+    if in_quote:
+        _quote(out, quote_start)
     return "\n".join(out).strip("\n")
+
+
+def _quote(out: list[str], start: int) -> None:
+    """Everything a {quote} held, headings and lists too, as a markdown quote."""
+    out[start:] = [f"> {line}".rstrip() for line in out[start:]]
 
 
 def _wiki_code(opening: re.Match[str], lines: list[str], i: int, out: list[str]) -> int:
@@ -153,7 +164,7 @@ _PLACEHOLDER = "\x00{}\x00"
 
 
 def _wiki_inline(text: str) -> str:
-    """Inline wiki markup: {{mono}}, [text|url], [url], [~user], *bold*, {color}/{anchor} tags."""
+    """Inline wiki markup: {{mono}}, [text|url], [url], [~user], *bold*, -strike-, {color}/{anchor} tags."""
     kept: list[str] = []
 
     def keep(value: str) -> str:
@@ -178,6 +189,7 @@ def _wiki_inline(text: str) -> str:
 
     text = re.sub(r"(?<!\\)\[([^\[\]\n]+)\]", link, text)
     text = re.sub(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])", r"**\1**", text)
+    text = re.sub(r"(?<![\w-])-(?=[^\s-])([^-\n]+?)(?<=\S)-(?![\w-])", r"~~\1~~", text)
     text = text.replace("\\\\", "\n")
     for index, value in enumerate(kept):
         text = text.replace(_PLACEHOLDER.format(index), value)

@@ -308,6 +308,6 @@ def _wiki_inline(runs: list[Run], *, breaks: str = "\n") -> str:
                 if mark in run.marks:
                     piece = f"{wrap}{piece}{wrap}"
         if run.href is not None:
-            piece = f"[{piece}|{run.href}]"
+            piece = f"[{run.href}]" if run.text == run.href and not run.marks - {"link"} else f"[{piece}|{run.href}]"
         parts.append(piece)
     return "".join(parts)
