@@ -11,7 +11,10 @@ brackets) stays literal text.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 from markdown_it import MarkdownIt
@@ -79,13 +82,13 @@ class Item:
     depth: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Section:
     """The source lines under a top-level heading (up to the next one) and the list items in them."""
 
     title: str
-    lines: list[str]
-    items: list[Item]
+    lines: tuple[str, ...]
+    items: tuple[Item, ...]
 
 
 def parse(markdown: str) -> list[Block]:
@@ -256,8 +259,17 @@ def is_safe_href(href: str) -> bool:
 # --------------------------------------------------------------------------------------------------
 
 
-def sections(markdown: str) -> dict[str, Section]:
-    """Each top-level heading (title lower-cased, trailing ':' dropped; first one wins) and its content."""
+def sections(markdown: str) -> Mapping[str, Section]:
+    """Each top-level heading (title lower-cased, trailing ':' dropped; first one wins) and its content.
+
+    Read-only and cached: intake asks one description for its checklist and three sections in a row,
+    and parsing is the expensive part.
+    """
+    return _sections(markdown)
+
+
+@functools.lru_cache(maxsize=64)
+def _sections(markdown: str) -> Mapping[str, Section]:
     source = markdown.replace("\r\n", "\n")
     lines = source.split("\n")
     blocks = parse(source)
@@ -273,8 +285,8 @@ def sections(markdown: str) -> dict[str, Section]:
             section_lines = lines[start_line:end_line]
             if end_index == len(blocks) and section_lines and section_lines[-1] == "":
                 section_lines = section_lines[:-1]  # str.splitlines() drops the final newline
-            out[title] = Section(title, section_lines, list(items(body)))
-    return out
+            out[title] = Section(title, tuple(section_lines), tuple(items(body)))
+    return MappingProxyType(out)
 
 
 def items(blocks: list[Block], depth: int = 0) -> list[Item]:

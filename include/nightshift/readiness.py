@@ -49,7 +49,7 @@ class ReadinessReport(BaseModel):
 
 def find_sections(markdown: str) -> dict[str, list[str]]:
     """Map each heading (lower-cased, trailing ':' dropped) to the source lines under it."""
-    return {title: section.lines for title, section in sections(markdown).items()}
+    return {title: list(section.lines) for title, section in sections(markdown).items()}
 
 
 def bullets(lines: list[str]) -> list[str]:

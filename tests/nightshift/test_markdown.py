@@ -33,7 +33,10 @@ SHARED_CASES = {
         "## Acceptance criteria\n- real\n\n```md\n## Agent Readiness\n- [x] Acceptance criteria clear\n```\n",
         ["acceptance criteria"],
     ),
-    "ATX headings with closing hashes": ("## Agent Readiness ##\n- [x] No open questions\n", ["agent readiness"]),
+    "ATX headings with closing hashes": (
+        "## Agent Readiness ##\n- [x] No open questions\n",
+        ["agent readiness"],
+    ),
     "setext headings": ("Agent Readiness\n===============\n- [ ] No open questions\n", ["agent readiness"]),
     "emphasis in a heading is not part of its title": (
         "## **Acceptance criteria:**\n- it works\n",

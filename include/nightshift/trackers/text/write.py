@@ -295,19 +295,27 @@ _WIKI_WRAP = (("strike", "-"), ("em", "_"), ("strong", "*"))
 
 
 def _wiki_inline(runs: list[Run], *, breaks: str = "\n") -> str:
+    """Runs as wiki markup; consecutive runs of one link share one `[label|url]`."""
     parts = []
-    for run in runs:
-        if run.is_break:
-            parts.append(breaks)
-            continue
-        if "code" in run.marks:
-            piece = "{{" + _wiki_escape(run.text) + "}}"
+    for href, group in itertools.groupby(runs, key=lambda run: run.href):
+        pieces = [_wiki_run(run, breaks) for run in group]
+        label = "".join(pieces)
+        if href is None:
+            parts.append(label)
+        elif label == _wiki_escape(href):
+            parts.append(f"[{href}]")
         else:
-            piece = _wiki_escape(run.text)
-            for mark, wrap in _WIKI_WRAP:
-                if mark in run.marks:
-                    piece = f"{wrap}{piece}{wrap}"
-        if run.href is not None:
-            piece = f"[{run.href}]" if run.text == run.href and not run.marks - {"link"} else f"[{piece}|{run.href}]"
-        parts.append(piece)
+            parts.append(f"[{label}|{href}]")
     return "".join(parts)
+
+
+def _wiki_run(run: Run, breaks: str) -> str:
+    if run.is_break:
+        return breaks
+    if "code" in run.marks:
+        return "{{" + _wiki_escape(run.text) + "}}"
+    piece = _wiki_escape(run.text)
+    for mark, wrap in _WIKI_WRAP:
+        if mark in run.marks:
+            piece = f"{wrap}{piece}{wrap}"
+    return piece
