@@ -20,7 +20,18 @@ from typing import Literal
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-__all__ = ["Block", "Item", "Run", "Section", "inline_runs", "parse", "plain", "sections"]
+__all__ = [
+    "Block",
+    "Item",
+    "Run",
+    "Section",
+    "inline_runs",
+    "is_safe_href",
+    "items",
+    "parse",
+    "plain",
+    "sections",
+]
 
 Mark = Literal["strong", "em", "code", "strike", "link"]
 
@@ -185,6 +196,10 @@ def _table(tokens: list[Token], i: int, lines: tuple[int, int]) -> tuple[Block, 
     return Block("table", rows=rows, lines=lines), i + 1
 
 
+_OPENS: dict[str, Mark] = {"strong_open": "strong", "em_open": "em", "s_open": "strike"}
+_CLOSES: dict[str, Mark] = {"strong_close": "strong", "em_close": "em", "s_close": "strike"}
+
+
 def _runs(children: list[Token]) -> list[Run]:
     """Inline tokens as runs: marks from open/close pairs, links only kept for http(s) and mailto."""
     runs: list[Run] = []
@@ -210,12 +225,11 @@ def _runs(children: list[Token]) -> list[Run]:
             add(token.content, ("code",))
         elif kind in ("softbreak", "hardbreak"):
             runs.append(Run("\n"))
-        elif kind in ("strong_open", "em_open", "s_open"):
-            marks.append({"strong_open": "strong", "em_open": "em", "s_open": "strike"}[kind])  # type: ignore[arg-type]
-        elif kind in ("strong_close", "em_close", "s_close"):
-            opener = {"strong_close": "strong", "em_close": "em", "s_close": "strike"}[kind]
-            if opener in marks:
-                marks.remove(opener)  # type: ignore[arg-type]
+        elif kind in _OPENS:
+            marks.append(_OPENS[kind])
+        elif kind in _CLOSES:
+            if _CLOSES[kind] in marks:
+                marks.remove(_CLOSES[kind])
         elif kind == "link_open":
             href = str(token.attrs.get("href", ""))
             safe = is_safe_href(href)

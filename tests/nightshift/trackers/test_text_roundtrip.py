@@ -6,11 +6,13 @@ not the exact spelling (`*em*` and `_em_` are one thing).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from nightshift.markdown import parse
+from nightshift.publish.guard import agent_text
 from nightshift.readiness import find_sections, section_items
 from nightshift.trackers.text import adf_to_markdown, markdown_to_adf, markdown_to_wiki, wiki_to_markdown
 
@@ -139,3 +141,14 @@ def test_cjk_sections_and_emphasis() -> None:
     assert section_items(markdown, "受け入れ基準") == ["ログインできる **重要**", "中文测试 `代码`"]
     wiki = markdown_to_wiki(markdown)
     assert "h2. 受け入れ基準" in wiki and "* ログインできる *重要*" in wiki and "{{代码}}" in wiki
+
+
+def test_code_blocks_in_quoted_agent_text_are_escaped_text_in_wiki() -> None:
+    """Indented or `~~~`-fenced agent text is a code block in markdown; {code} cannot escape, so in a quote
+    (where the publish guard puts untrusted text) its lines stay escaped text."""
+    guarded = agent_text("    [~admin] {html}<b>x</b>{html}\n~~~\nsee http://e.test/[~a]{noformat}\n~~~")
+    wiki = markdown_to_wiki(guarded)
+    assert "{code" not in wiki
+    assert re.search(r"(?<!\\)(\[~|\{html|\{noformat)", wiki) is None, wiki
+    quote = markdown_to_adf(guarded)["content"][0]
+    assert quote["type"] == "blockquote" and "codeBlock" in [n["type"] for n in quote["content"]]

@@ -220,12 +220,12 @@ def markdown_to_wiki(text: str) -> str:
     return "\n".join(_wiki_blocks(_visible(parse(text or ""))))
 
 
-def _wiki_blocks(blocks: list[Block]) -> list[str]:
+def _wiki_blocks(blocks: list[Block], *, quoted: bool = False) -> list[str]:
     """Blocks separated by a blank line, except right after a heading."""
     out: list[str] = []
     previous: str | None = None
     for block in blocks:
-        lines = _wiki_block(block)
+        lines = _wiki_block(block, quoted)
         if not lines:
             continue
         if previous is not None and previous != "heading":
@@ -235,11 +235,15 @@ def _wiki_blocks(blocks: list[Block]) -> list[str]:
     return out
 
 
-def _wiki_block(block: Block) -> list[str]:
+def _wiki_block(block: Block, quoted: bool) -> list[str]:
     if block.kind == "heading":
         return [f"h{block.level}. {_wiki_inline(block.runs, breaks=' ')}"]
     if block.kind == "paragraph":
         return _wiki_inline(block.runs).split("\n")
+    if block.kind == "code" and quoted:
+        # A quote holds text Nightshift did not write (publish.guard quotes it). {code} has no escapes,
+        # so its code blocks are shown as escaped text lines: nothing in a quote reaches Jira unescaped.
+        return [_wiki_escape(line) for line in block.text.split("\n")]
     if block.kind == "code":
         opening = "{code:" + block.info + "}" if block.info else "{code}"
         # Only `{code}` ends the block: a line of the body that says so is defused.
@@ -250,11 +254,11 @@ def _wiki_block(block: Block) -> list[str]:
         )
         return [opening, *body, "{code}"]
     if block.kind == "quote":
-        return ["{quote}", *_wiki_blocks(_visible(block.children)), "{quote}"]
+        return ["{quote}", *_wiki_blocks(_visible(block.children), quoted=True), "{quote}"]
     if block.kind == "rule":
         return ["----"]
     if block.kind in ("bullet_list", "ordered_list"):
-        return _wiki_list(block, "")
+        return _wiki_list(block, "", quoted)
     if block.kind == "table":
         return [
             ("||" if index == 0 else "|")
@@ -265,7 +269,7 @@ def _wiki_block(block: Block) -> list[str]:
     return []
 
 
-def _wiki_list(block: Block, markers: str) -> list[str]:
+def _wiki_list(block: Block, markers: str, quoted: bool) -> list[str]:
     """`*` and `#` repeated by depth; an item's other blocks follow on lines of their own."""
     prefix = markers + ("#" if block.kind == "ordered_list" else "*")
     out: list[str] = []
@@ -275,9 +279,9 @@ def _wiki_list(block: Block, markers: str) -> list[str]:
         out.append(f"{prefix} {box}{_wiki_inline(first.runs, breaks=' ') if first else ''}".rstrip())
         for child in _visible(item.children[1:] if first is not None else item.children):
             if child.kind in ("bullet_list", "ordered_list"):
-                out.extend(_wiki_list(child, prefix))
+                out.extend(_wiki_list(child, prefix, quoted))
             else:
-                out.extend(_wiki_block(child))
+                out.extend(_wiki_block(child, quoted))
     return out
 
 
