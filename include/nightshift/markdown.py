@@ -12,6 +12,7 @@ brackets) stays literal text.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -46,6 +47,8 @@ def _parser() -> MarkdownIt:
 
 
 _MD = _parser()
+#: Line ends as markdown-it normalises them: section lines are cut by its line numbers.
+_NEWLINES = re.compile(r"\r\n?")
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class Section:
 
 def parse(markdown: str) -> list[Block]:
     """Markdown as a tree of blocks; HTML comments (Nightshift's markers) are kept as `html` blocks."""
-    tokens = _MD.parse(markdown.replace("\r\n", "\n"))
+    tokens = _MD.parse(_NEWLINES.sub("\n", markdown))
     blocks, _ = _blocks(tokens, 0, None)
     return blocks
 
@@ -284,7 +287,7 @@ def sections(markdown: str) -> Mapping[str, Section]:
 
 @functools.lru_cache(maxsize=64)
 def _sections(markdown: str) -> Mapping[str, Section]:
-    source = markdown.replace("\r\n", "\n")
+    source = _NEWLINES.sub("\n", markdown)
     lines = source.split("\n")
     blocks = parse(source)
     headings = [i for i, block in enumerate(blocks) if block.kind == "heading" and plain(block.runs).strip()]

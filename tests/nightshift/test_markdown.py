@@ -138,3 +138,7 @@ def shape(blocks: Any) -> Any:
 
 def test_crlf_reads_like_lf() -> None:
     assert shape(parse("## T\r\n- [x] a\r\n")) == shape(parse("## T\n- [x] a\n"))
+
+
+def test_old_mac_line_ends_keep_section_lines_aligned() -> None:
+    assert find_sections("## A\rline\r## B\rother") == {"a": ["line"], "b": ["other"]}
