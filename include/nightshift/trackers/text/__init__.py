@@ -11,6 +11,11 @@ parsed by the same grammar, and rendered as ADF or wiki markup.
 * `wiki_read`: wiki markup to markdown: a hand-written line reader.
 * `write`: markdown (markdown-it-py tokens, via nightshift.markdown) to ADF, wiki markup and text.
 
+What reaches Jira stays guarded (nightshift.publish.guard): text is written as ADF text nodes or as
+escaped wiki text, a backslash escape stays literal, links keep only http(s)/mailto targets, HTML
+comments are dropped, and inside a quote (where guarded, untrusted text lives) a code block is written
+as escaped text, since wiki's {code} has no escapes.
+
 Which wiki converter, and why (checked on PyPI, Nov 2026):
 
 * `jira2markdown` 0.5.3 (MIT, maintained, pyparsing grammar) reads wiki into markdown only. On this

@@ -113,12 +113,8 @@ def _task_as_item(node: dict[str, Any]) -> dict[str, Any]:
     box = "[x] " if node["attrs"]["state"] == "DONE" else "[ ] "
     return {
         "type": "listItem",
-        "content": [{"type": "paragraph", "content": _adf_prefixed(box, node["content"])}],
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": box}, *node["content"]]}],
     }
-
-
-def _adf_prefixed(prefix: str, content: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"type": "text", "text": prefix}, *content]
 
 
 def _text_of(node: dict[str, Any]) -> str:
@@ -183,9 +179,6 @@ def _adf_table(block: Block) -> dict[str, Any]:
     return {"type": "table", "content": rows}
 
 
-_ADF_MARKS = {"strong": "strong", "em": "em", "code": "code", "strike": "strike"}
-
-
 def _adf_inline(runs: list[Run]) -> list[dict[str, Any]]:
     nodes: list[dict[str, Any]] = []
     for run in runs:
@@ -197,7 +190,7 @@ def _adf_inline(runs: list[Run]) -> list[dict[str, Any]]:
         if "code" in run.marks:  # ADF allows only a link beside code
             marks.append({"type": "code"})
         else:
-            marks.extend({"type": _ADF_MARKS[m]} for m in ("strong", "em", "strike") if m in run.marks)
+            marks.extend({"type": m} for m in ("strong", "em", "strike") if m in run.marks)
         if run.href is not None:
             marks.append({"type": "link", "attrs": {"href": run.href}})
         if marks:
