@@ -142,3 +142,19 @@ def test_crlf_reads_like_lf() -> None:
 
 def test_old_mac_line_ends_keep_section_lines_aligned() -> None:
     assert find_sections("## A\rline\r## B\rother") == {"a": ["line"], "b": ["other"]}
+
+
+def test_a_defined_link_reference_is_no_box() -> None:
+    markdown = "## Agent Readiness\n- [x] Acceptance criteria clear\n\n[x]: https://example.com\n"
+    assert parse_checklist(markdown).acceptance_criteria_clear is None
+    assert adf_tasks("- [x] Acceptance criteria clear\n\n[x]: https://example.com") == []
+
+
+@pytest.mark.parametrize("markdown", [c[0] for c in SHARED_CASES.values()] + ["- [x] a\n  - [ ] b\n1. [X] c"])
+def test_the_block_only_pass_reads_the_same_items(markdown: str) -> None:
+    """Readiness parses without the inline pass; conversion with it: same blocks, same boxes."""
+
+    def skeleton(blocks: Any) -> Any:
+        return [(b.kind, b.task, b.source, b.lines, skeleton(b.children)) for b in blocks]
+
+    assert skeleton(parse(markdown, inline=False)) == skeleton(parse(markdown))
