@@ -2,6 +2,10 @@
 
 Required: clear acceptance criteria, no blocking questions, dependencies resolved.
 Recommended: files identified, complexity estimated, test cases defined.
+
+Sections, bullet items and checkboxes are read with nightshift.markdown, the grammar the Jira writers
+use too: a heading inside a code fence is no section, and `- [x]` is a box exactly when it becomes a
+task item in ADF.
 """
 
 from __future__ import annotations
@@ -11,11 +15,9 @@ from collections.abc import Collection, Mapping
 
 from pydantic import BaseModel, Field
 
+from nightshift.markdown import Item, items, parse, sections
 from nightshift.models import GITLAB_IID, GITLAB_PATH, TICKET_ID, Complexity, Ticket, check_ticket_id
 
-_CHECKBOX = re.compile(r"^\s*[-*+]\s+\[(?P<mark>[ xX])\]\s+(?P<text>.+?)\s*$")
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
-_BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?(?P<text>.+?)\s*$")
 _TICKET_REF = re.compile(rf"\b{TICKET_ID}\b")
 # GitLab issue references: `#12` (same project) or `group/app#12`.
 _GITLAB_REF = re.compile(rf"(?<![\w/#])(?:{GITLAB_PATH})?#{GITLAB_IID}\b")
@@ -45,36 +47,26 @@ class ReadinessReport(BaseModel):
         return not self.missing_required
 
 
-def _section(lines: list[str], start: int) -> list[str]:
-    out = []
-    for line in lines[start + 1 :]:
-        if _HEADING.match(line):
-            break
-        out.append(line)
-    return out
-
-
 def find_sections(markdown: str) -> dict[str, list[str]]:
-    """Map each heading (lower-cased) to the lines under it."""
-    lines = markdown.splitlines()
-    sections: dict[str, list[str]] = {}
-    for i, line in enumerate(lines):
-        m = _HEADING.match(line)
-        if m:
-            sections.setdefault(m.group("title").strip().lower().rstrip(":"), _section(lines, i))
-    return sections
+    """Map each heading (lower-cased, trailing ':' dropped) to the source lines under it."""
+    return {title: list(section.lines) for title, section in sections(markdown).items()}
 
 
 def bullets(lines: list[str]) -> list[str]:
-    return [m.group("text") for line in lines if (m := _BULLET.match(line))]
+    """The list items in `lines` (nested ones too), each as one line of markdown, boxes dropped."""
+    return [item.text for item in _section_items("\n".join(lines))]
+
+
+def _section_items(markdown: str) -> list[Item]:
+    return items(parse(markdown))
 
 
 def section_items(markdown: str, *titles: str) -> list[str]:
     """Bullet items under the first heading whose title matches one of `titles`."""
-    sections = find_sections(markdown)
+    found = sections(markdown)
     for title in titles:
-        if title in sections:
-            return bullets(sections[title])
+        if title in found:
+            return [item.text for item in found[title].items]
     return []
 
 
@@ -84,16 +76,15 @@ def _split_list(value: str) -> list[str]:
 
 def parse_checklist(markdown: str) -> ReadinessChecklist:
     """Parse the "## Agent Readiness" checklist of a ticket description."""
-    section = find_sections(markdown).get("agent readiness")
+    section = sections(markdown).get("agent readiness")
     if section is None:
         return ReadinessChecklist()
     result = ReadinessChecklist(present=True)
-    for line in section:
-        m = _CHECKBOX.match(line)
-        if not m:
+    for item in section.items:
+        if item.task is None:
             continue
-        checked = m.group("mark") in "xX"
-        text = m.group("text")
+        checked = item.task
+        text = item.text
         low = text.lower()
         key, _, value = text.partition(":")
         key_low = key.strip().lower()
