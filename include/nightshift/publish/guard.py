@@ -41,7 +41,9 @@ MAX_CHARS = 10_000
 _CUT_NOTE = " … (cut by Nightshift)"
 
 #: Characters that start markup in plain text: escaped with a backslash (all are CommonMark-escapable).
-_ESCAPED = frozenset("\\<[]&`")
+#: `_` too: `_@bob_` would render as `<em>@bob</em>`, and GitLab finds mentions and references in the
+#: rendered text, where the emphasis has removed the word character that kept `@bob` inert.
+_ESCAPED = frozenset("\\<[]&`_")
 #: `@mention`, and issue / MR / epic references with an optional project path (GitLab's `(?<!\w)`
 #: is ASCII in Ruby, hence the ASCII look-behind).
 #: URLs too: an agent's link is never clickable (phishing), and "Fixes <issue URL>" closes nothing.

@@ -130,3 +130,12 @@ def test_inline_fits_its_limit_after_escaping():
         assert len(line) <= 200
         assert_inert(line)
     assert inline("@a " * 300, limit=200).count("`") % 2 == 0
+
+
+def test_emphasis_cannot_free_a_mention_or_a_reference():
+    """`_@bob_` renders as <em>@bob</em>: the text node GitLab scans would start with a live mention."""
+    for text in ("a _@bob_ b", "see _#12_ and _!3_", "__@all__", "x_@bob_y"):
+        line = inline(text)
+        assert_inert(line)
+    html = MD.render(inline("a _@bob_ b"))
+    assert "<em>" not in html and "_@bob_" in html  # read as written, inert
