@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks._harness import REPO, Case, Result, Settings, run_case, size
+from nightshift.artifacts import write_text_atomic
 
 #: area name -> module (one module per area, each with a CASES list).
 AREAS = {
@@ -167,10 +168,7 @@ def write_results(results: Sequence[Result], settings: Settings, path: Path = RE
     data["notes"] = notes
     data["written_at"] = f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
     data["revision"] = _git_revision()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from nightshift import layout
+from nightshift.artifacts import write_text_atomic
 from nightshift.review.links import review_page_url
 from nightshift_local.stack import REPO, AirflowStack
 
@@ -220,9 +221,7 @@ class DemoEnvironment:
         """Task processes read the config file when they start, so a rewrite applies to the next tasks."""
         merged = _deep_merge(config, overrides or {})
         self.config = merged
-        tmp = self.config_path.with_suffix(".tmp")
-        tmp.write_text(yaml.safe_dump(merged, sort_keys=False))
-        tmp.replace(self.config_path)
+        write_text_atomic(self.config_path, yaml.safe_dump(merged, sort_keys=False))
 
     def start(self) -> DemoEnvironment:
         self.stack.start()

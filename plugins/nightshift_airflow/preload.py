@@ -49,11 +49,11 @@ preload()
 
 def install(config_dir: Path) -> Path:
     """Write airflow_local_settings.py into `config_dir` (created if missing); rewriting it is harmless."""
-    config_dir.mkdir(parents=True, exist_ok=True)
+    from nightshift.artifacts import write_text_atomic
+
     target = config_dir / "airflow_local_settings.py"
-    partial = target.with_suffix(".py.partial")
-    partial.write_text(LOCAL_SETTINGS)
-    partial.replace(target)
+    write_text_atomic(target, LOCAL_SETTINGS)
+    target.chmod(0o644)  # every Airflow process reads it, whatever uid the container runs as
     return target
 
 
