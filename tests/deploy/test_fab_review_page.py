@@ -1,7 +1,8 @@
 """The compose deployment's auth manager for real: the init service's own script (taken from
 docker-compose.yaml) migrates Airflow and FAB and creates the first admin in a private AIRFLOW_HOME on
-SQLite, twice, as every `docker compose up` does; then `airflow api-server` with the FAB auth manager and
-Nightshift's plugin serves the review page on 127.0.0.1 only to a user who signed in.
+SQLite, twice, as every `docker compose up` does, and a Viewer is added with `airflow users create`; then
+`airflow api-server` with the FAB auth manager and Nightshift's plugin serves the review page on
+127.0.0.1 only to a user who signed in.
 
 Marked e2e (about two minutes of real Airflow processes): CI's full `make test` runs it, quick runs skip it.
 Skips, saying why, when the deployment extras (apache-airflow-providers-fab) are not installed.
@@ -166,6 +167,15 @@ def test_init_creates_the_admin_once_and_the_review_page_needs_a_fab_token(tmp_p
     second = run_init({**env, "AIRFLOW_ADMIN_PASSWORD": later_password})
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "admin already exists" in second.stdout + second.stderr
+    # More users, as the README says: a reviewer with the Viewer role.
+    viewer_password = secrets.token_urlsafe(16)
+    viewer = subprocess.run(
+        [str(BIN / "airflow"), "users", "create", "--role", "Viewer", "--username", "reviewer",
+         "--email", "reviewer@example.com", "--firstname", "Re", "--lastname", "Viewer",
+         "--password", viewer_password],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert viewer.returncode == 0, viewer.stdout[-3000:] + viewer.stderr[-3000:]
 
     with api_server(env, home) as proc:
         wait_healthy(proc, base_url, home / "api-server.log")
@@ -189,6 +199,15 @@ def test_init_creates_the_admin_once_and_the_review_page_needs_a_fab_token(tmp_p
         )
         assert page.status_code == 200, page.text[:2000]
         assert "text/html" in page.headers["content-type"]
+        reviewer = token(base_url, "reviewer", viewer_password)
+        assert reviewer.status_code == 201, reviewer.text
+        as_viewer = requests.get(
+            f"{base_url}/nightshift/",
+            headers={"Authorization": f"Bearer {reviewer.json()['access_token']}"},
+            timeout=30,
+            allow_redirects=False,
+        )
+        assert as_viewer.status_code == 200, "the Viewer role is enough to read the review page"
 
     # No orphan: the api-server's workers went with it.
     deadline = time.monotonic() + 15
