@@ -68,7 +68,7 @@ ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/nightshift/dags \
 RUN python -m nightshift_airflow.preload /opt/airflow/config \
  && bwrap --version && git --version \
  && AIRFLOW_HOME="$(mktemp -d)" && export AIRFLOW_HOME \
- && python -c "import psycopg2, redis, airflow.providers.postgres, airflow.providers.celery, nightshift_airflow.plugin" \
+ && python -c "import psycopg2, redis, airflow.providers.postgres, airflow.providers.celery, airflow.providers.fab.auth_manager.fab_auth_manager, nightshift_airflow.plugin" \
  && python -c "from nightshift.config import load_config; load_config()" \
  && python -c "from airflow.dag_processing.dagbag import DagBag; b = DagBag('/opt/nightshift/dags'); assert b.dags and not b.import_errors, b.import_errors" \
  && rm -rf "${AIRFLOW_HOME}"

@@ -337,19 +337,97 @@ def test_shared_secrets_come_from_env_and_are_the_same_everywhere() -> None:
         )
 
 
-def test_users_and_config_reach_the_components() -> None:
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+
+
+def test_every_airflow_component_uses_the_fab_auth_manager_and_config() -> None:
+    # A production auth manager: users and hashed passwords in the metadata DB, not a plaintext file.
+    assert compose()["x-airflow-common"]["environment"]["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER
     for name, svc in airflow_services().items():
         env = svc["environment"]
-        assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin,reviewer:viewer", name
+        assert env["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER, name
+        assert not [k for k in env if "SIMPLE_AUTH_MANAGER" in k], f"{name}: simple auth manager settings left"
         assert env["NIGHTSHIFT_CONFIG"].startswith("${NIGHTSHIFT_CONFIG:-/opt/nightshift/include/nightshift/defaults/")
         if name == "airflow-worker":
             assert env["AIRFLOW_CONN_GITLAB_DEFAULT"] == "${AIRFLOW_CONN_GITLAB_DEFAULT:-}", name
             assert env["AIRFLOW_CONN_JIRA_DEFAULT"] == "${AIRFLOW_CONN_JIRA_DEFAULT:-}", name
-    # The api-server reads the passwords file that the init service writes: same volume, same path.
-    passwords = services()["airflow-init"]["environment"]["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
-    folder = str(Path(passwords).parent)
-    assert volume_mounts(services()["airflow-init"])[folder][0] == "airflow-auth"
-    assert volume_mounts(services()["airflow-apiserver"])[folder] == ("airflow-auth", "rw")
+    # Nothing is left of the simple auth manager's passwords file: no auth volume, no password file.
+    assert "airflow-auth" not in (compose().get("volumes") or {})
+    assert "SIMPLE_AUTH_MANAGER" not in COMPOSE.read_text()
+    assert "passwords.json" not in COMPOSE.read_text()
+
+
+def test_only_the_init_service_holds_the_admin_password_and_it_has_no_default() -> None:
+    holders = {
+        name for name, svc in services().items() if "AIRFLOW_ADMIN_PASSWORD" in (svc.get("environment") or {})
+    }
+    assert holders == {"airflow-init"}
+    spec = services()["airflow-init"]["environment"]["AIRFLOW_ADMIN_PASSWORD"]
+    assert re.fullmatch(r"\$\{AIRFLOW_ADMIN_PASSWORD:\?[^}]+\}", spec), spec
+    assert env_example()["AIRFLOW_ADMIN_PASSWORD"] == ""
+
+
+def _fake_tools(tmp_path: Path) -> tuple[Path, Path]:
+    """`airflow` and `python` stand-ins that record their argv, one call a line, arguments tab-separated."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir(parents=True)
+    record = f"printf '%s\\t' \"$(basename \"$0\")\" \"$@\" >> {calls}; echo >> {calls}\n"
+    (bin_dir / "airflow").write_text(f"#!/bin/sh\n{record}")
+    (bin_dir / "python").write_text(
+        f'#!/bin/sh\n{record}[ "$*" = "-m nightshift config pool" ] && echo "nightshift_agents 3"\nexit 0\n'
+    )
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    return bin_dir, calls
+
+
+def _run_init_script(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """The init service's script as its container runs it (`$$` -> `$`), with stand-in tools."""
+    script = services()["airflow-init"]["command"]
+    assert script[:2] == ["bash", "-c"]
+    bin_dir, calls = _fake_tools(tmp_path)
+    result = subprocess.run(
+        ["bash", "-c", script[2].replace("$$", "$")],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    return result, [line.rstrip("\t").split("\t") for line in lines]
+
+
+def test_init_migrates_fab_and_creates_the_admin_from_env(tmp_path: Path) -> None:
+    password = "pw with spaces $x"
+    result, calls = _run_init_script(
+        tmp_path,
+        AIRFLOW_ADMIN_USERNAME="root-of-trust",
+        AIRFLOW_ADMIN_PASSWORD=password,
+        AIRFLOW_ADMIN_EMAIL="ops@example.com",
+    )
+    assert result.returncode == 0, result.stderr
+    airflow = [argv[1:] for argv in calls if argv[0] == "airflow"]
+    assert airflow[:2] == [["db", "migrate"], ["fab-db", "migrate"]], "FAB's tables after Airflow's"
+    assert airflow[2][:2] == ["users", "create"]
+    flags = dict(zip(airflow[2][2::2], airflow[2][3::2], strict=True))
+    assert flags["--role"] == "Admin"
+    assert flags["--username"] == "root-of-trust" and flags["--email"] == "ops@example.com"
+    assert flags["--password"] == password, "the password from the environment, as one argument"
+    assert [c for c in airflow if c[:2] == ["users", "create"]] == [airflow[2]], "one admin"
+    assert airflow[-1][:4] == ["pools", "set", "nightshift_agents", "3"]
+    # Idempotent on every `up`: `airflow users create` itself leaves an existing user as it is (exit 0);
+    # tests/deploy/test_fab_review_page.py runs this script twice against a real Airflow.
+    rendered_env = rendered()["services"]["airflow-init"]["environment"]
+    assert rendered_env["AIRFLOW_ADMIN_USERNAME"] == "admin"
+    assert rendered_env["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER
+
+
+def test_init_without_an_admin_password_fails_first_and_says_what_to_set(tmp_path: Path) -> None:
+    for env in ({}, {"AIRFLOW_ADMIN_PASSWORD": ""}):
+        result, calls = _run_init_script(tmp_path / str(len(env)), AIRFLOW_ADMIN_USERNAME="admin", **env)
+        assert result.returncode != 0
+        assert "set AIRFLOW_ADMIN_PASSWORD in .env (deploy/.env.example)" in result.stderr
+        assert calls == [], "nothing runs before the password is known"
 
 
 # --------------------------------------------------------------------------- compose: artifacts and sandbox
@@ -540,6 +618,32 @@ def test_deploy_requirements_are_pinned_and_covered_by_deploy_constraints() -> N
     assert {"celery", "kombu", "psycopg2-binary"} <= set(constraints)
     overlap = set(constraints) & set(base)
     assert not overlap, f"pinned twice (constraints.txt and constraints-deploy.txt): {sorted(overlap)}"
+
+
+def test_the_fab_auth_manager_is_pinned_and_fits_the_base_constraints() -> None:
+    requirements = pins(REPO / "requirements-deploy.txt")
+    constraints = pins(REPO / "constraints-deploy.txt")
+    base = pins(REPO / "constraints.txt")
+    assert requirements["apache-airflow-providers-fab"] == constraints["apache-airflow-providers-fab"]
+    assert {"flask-appbuilder", "flask", "werkzeug", "flask-login"} <= set(constraints)
+    # flask-appbuilder's own requirements on packages constraints.txt pins (python-dateutil<3 above all)
+    # hold for those pins, read from the installed distribution's metadata.
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    try:
+        requires = metadata.requires("flask-appbuilder") or []
+    except metadata.PackageNotFoundError:
+        pytest.skip("flask-appbuilder is not installed (deployment extras)")
+    assert metadata.version("flask-appbuilder") == constraints["flask-appbuilder"]
+    checked = []
+    for spec in map(Requirement, requires):
+        name = re.sub(r"[-_.]+", "-", spec.name).lower()
+        if name in base and (spec.marker is None or spec.marker.evaluate()):
+            assert spec.specifier.contains(base[name]), f"constraints.txt {name}=={base[name]} vs {spec}"
+            checked.append(name)
+    assert "python-dateutil" in checked
 
 
 # --------------------------------------------------------------------------- the sandbox probe
