@@ -4,7 +4,11 @@
 # writes the pins that the deployment adds on top of constraints.txt. Fails if the resolver had to move a
 # package that constraints.txt already pins (it cannot, with -c, but the check keeps that visible).
 #
+# The current deploy pins are kept (passed as constraints too), so adding a requirement pins only what
+# it brings; `--upgrade` resolves the deployment's extras afresh.
+#
 #   deploy/refresh-constraints.sh            # uses python3.11, a temp venv removed afterwards
+#   deploy/refresh-constraints.sh --upgrade  # let every deploy-only pin move
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
@@ -13,7 +17,9 @@ trap 'rm -rf "$venv"' EXIT
 
 "$PYTHON" -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet -c constraints.txt -r requirements.txt -r requirements-deploy.txt
+keep=(-c constraints-deploy.txt)
+if [[ "${1:-}" == "--upgrade" || ! -f constraints-deploy.txt ]]; then keep=(); fi
+"$venv/bin/pip" install --quiet -c constraints.txt "${keep[@]}" -r requirements.txt -r requirements-deploy.txt
 "$venv/bin/pip" check
 "$venv/bin/pip" freeze --exclude-editable > "$venv/freeze.txt"
 
