@@ -18,7 +18,12 @@ bound is max(longest dependency chain of agent time, total agent time / parallel
 agent time. `overhead_s_per_ticket` = (parallel_agents x makespan - seconds inside agent processes) /
 tickets: agent-slot time the orchestration spent on anything but agents (scheduling, task start-up,
 worktrees, git, merge requests, and the idle tail when the last round does not fill every agent).
-Nights are selected with `python -m benchmarks batch --nights 20x3,rate_limit`.
+The line of each night splits that overhead: idle agent slots (between checkpoint tasks, and the tail
+when the last chains cannot fill every agent) and time inside checkpoint tasks outside the agent process.
+Nights are selected with BENCH_NIGHTS=20x3,rate_limit. The metadata DB is SQLite unless BENCH_DB=postgres,
+or a night has over 50 tickets and PostgreSQL answers at BENCH_POSTGRES_DSN (default 127.0.0.1:5432, user
+postgres): SQLite's single writer ends a 200-ticket night with "database is locked". The bench creates a
+fresh database there and drops it afterwards; without PostgreSQL such a night is skipped, with the reason.
 """
 
 from __future__ import annotations
