@@ -17,7 +17,8 @@ from tests.nightshift.gates.helpers import BASE, gate
 
 @pytest.fixture
 def change(repo: Repo) -> tuple[Repo, str, str]:
-    base = repo.commit(BASE, "base")
+    files: dict[str, str | None] = {**BASE}
+    base = repo.commit(files, "base")
     head = repo.commit({"calc.py": BASE["calc.py"] + "\n\ndef neg(a: int) -> int:\n    return -a\n"})
     return repo, base, head
 
