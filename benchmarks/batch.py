@@ -18,20 +18,29 @@ bound is max(longest dependency chain of agent time, total agent time / parallel
 agent time. `overhead_s_per_ticket` = (parallel_agents x makespan - seconds inside agent processes) /
 tickets: agent-slot time the orchestration spent on anything but agents (scheduling, task start-up,
 worktrees, git, merge requests, and the idle tail when the last round does not fill every agent).
-Nights are selected with `python -m benchmarks batch --nights 20x3,rate_limit`.
+The line of each night splits that overhead: idle agent slots (between checkpoint tasks, and the tail
+when the last chains cannot fill every agent) and time inside checkpoint tasks outside the agent process.
+Nights are selected with BENCH_NIGHTS=20x3,rate_limit. The metadata DB is SQLite unless BENCH_DB=postgres,
+or a night has over 50 tickets and PostgreSQL answers at BENCH_POSTGRES_DSN (default 127.0.0.1:5432, user
+postgres): SQLite's single writer ends a 200-ticket night with "database is locked". The bench creates a
+fresh database there and drops it afterwards; without PostgreSQL such a night is skipped, with the reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import requests
 
@@ -132,7 +141,7 @@ def _ts(value: str) -> dt.datetime:
 class Bench:
     """The demo environment with the bench's tickets and behaviours, one batch at a time."""
 
-    def __init__(self, root: Path, agents: int) -> None:
+    def __init__(self, root: Path, agents: int, db_url: str | None = None) -> None:
         from nightshift_local.demo import DemoEnvironment
 
         self.root = root
@@ -140,6 +149,10 @@ class Bench:
         self.behaviours.mkdir(parents=True)
         self.env = DemoEnvironment(root / "env", agents, self._overrides(root / "none", agents, 1))
         self.env.stack.parallelism = agents + 4  # pool tasks plus the steps outside the pool
+        self.db_kind = "SQLite"
+        if db_url:  # the deployment's metadata DB (docker-compose.yaml) instead of the embedded SQLite
+            self.env.stack.extra_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = db_url
+            self.db_kind = "PostgreSQL"
 
     def _overrides(self, tickets: Path, agents: int, n: int) -> dict[str, Any]:
         return {
@@ -253,7 +266,9 @@ def measure_night(bench: Bench, night: Night) -> dict[str, Any]:
     runs = agent_runs(out["batch"])
     inside = sum(r.seconds for r in runs)
     retries = sum(1 for t in ticket_tis if (t.get("try_number") or 1) > 1)
+    split = overhead_split(ticket_tis, runs, night, makespan)
     return {
+        **split,
         "makespan_s": makespan,
         "lower_bound_s": night.lower_bound,
         "ratio": makespan / night.lower_bound,
@@ -264,6 +279,42 @@ def measure_night(bench: Bench, night: Night) -> dict[str, Any]:
         "task_instances": len(ticket_tis),
         "retried_task_instances": retries,
     }
+
+
+AGENT_TASKS = ("ticket.c0_scope", "ticket.c1_plan", "ticket.c2_implement")
+
+
+def overhead_split(
+    ticket_tis: list[dict[str, Any]], runs: list[Any], night: Night, makespan: float
+) -> dict[str, float]:
+    """Where overhead_s_per_ticket goes, per ticket: agent-slot time with no checkpoint task running
+    (`idle_slot_s`: scheduling and task start-up between checkpoints, waits for non-agent steps, the tail),
+    and time inside checkpoint tasks but outside the agent process (`in_task_s`: task runner start, the
+    flow, the sandbox start, recording). Also the mean duration of each non-agent step (on a ticket's
+    path, not on an agent slot) and the mean wait from queued to running of the checkpoint tasks."""
+    agent_tis = [
+        t for t in ticket_tis if t["task_id"] in AGENT_TASKS and t.get("start_date") and t.get("end_date")
+    ]
+    in_tasks = sum((_ts(t["end_date"]) - _ts(t["start_date"])).total_seconds() for t in agent_tis)
+    inside = sum(r.seconds for r in runs)
+    out = {
+        "idle_slot_s": (night.agents * makespan - in_tasks) / night.tickets,
+        "in_task_s": (in_tasks - inside) / night.tickets,
+    }
+    for task in ("ticket.dependencies", "ticket.escalation_check", "ticket.draft_merge_request"):
+        spans = [
+            (_ts(t["end_date"]) - _ts(t["start_date"])).total_seconds()
+            for t in ticket_tis
+            if t["task_id"] == task and t.get("start_date") and t.get("end_date")
+        ]
+        out[f"{task.split('.')[1]}_s"] = sum(spans) / max(1, len(spans))
+    queued = [
+        (_ts(t["start_date"]) - _ts(t["queued_when"])).total_seconds()
+        for t in agent_tis
+        if t.get("queued_when")
+    ]
+    out["checkpoint_queued_s"] = sum(queued) / max(1, len(queued))
+    return out
 
 
 def measure_rate_limit(bench: Bench, reset_s: int = 8) -> dict[str, Any]:
@@ -287,15 +338,66 @@ def measure_rate_limit(bench: Bench, reset_s: int = 8) -> dict[str, Any]:
     }
 
 
+POSTGRES_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL at BENCH_POSTGRES_DSN (default: 127.0.0.1:5432, user postgres,
+    trust auth, as tests/deploy uses), as a SQLAlchemy URL; dropped afterwards whatever happened."""
+    import psycopg2  # a deployment extra (requirements-deploy.txt)
+
+    admin = psycopg2.connect(os.environ.get("BENCH_POSTGRES_DSN") or POSTGRES_DSN)
+    admin.autocommit = True
+    name = f"nightshift_bench_{secrets.token_hex(4)}"
+    params = admin.get_dsn_parameters()
+    auth = quote(params["user"], safe="")
+    if admin.info.password:
+        auth += ":" + quote(admin.info.password, safe="")
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg2://{auth}@{params['host']}:{params['port']}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+def _database(nights: list[Night]) -> tuple[str, str | None]:
+    """("sqlite" or "postgres", why not postgres). BENCH_DB chooses; by default a night over 50 tickets
+    uses PostgreSQL when it answers (SQLite's single writer ends such a night with "database is locked")."""
+    wanted = (os.environ.get("BENCH_DB") or "").lower()
+    if wanted in ("sqlite", "postgres"):
+        return wanted, None
+    if not any(n.tickets > 50 for n in nights):
+        return "sqlite", None
+    try:
+        import psycopg2
+
+        psycopg2.connect(os.environ.get("BENCH_POSTGRES_DSN") or POSTGRES_DSN).close()
+    except Exception as exc:  # no driver, no server, refused role: say which
+        return "sqlite", f"no PostgreSQL for the metadata DB ({type(exc).__name__}: {str(exc).strip()[:120]})"
+    return "postgres", None
+
+
 def bench_batch(settings: Settings) -> Iterator[Result]:
     names = os.environ.get("BENCH_NIGHTS") or ("rate_limit,quick" if settings.quick else "rate_limit,20x3")
     chosen = [n.strip() for n in names.split(",") if n.strip()]
     nights = [NIGHTS[n] for n in chosen if n in NIGHTS]
+    db, why_not = _database(nights)
+    if why_not is not None:  # the big nights need the deployment's DB: skip them, keep the others
+        for night in [n for n in nights if n.tickets > 50]:
+            yield Result(f"makespan_ratio_{night.name}", "", "", skipped=why_not)
+        nights = [n for n in nights if n.tickets <= 50]
     agents = max([n.agents for n in nights] or [1])
     keep = os.environ.get("BENCH_KEEP")
-    with tempfile.TemporaryDirectory(prefix="nightshift-bench-batch-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="nightshift-bench-batch-"))
+        db_url = stack.enter_context(postgres_database()) if db == "postgres" else None
         root = Path(keep) if keep else Path(tmp)
-        bench = Bench(root, agents).start()
+        bench = Bench(root, agents, db_url).start()
         try:
             if "rate_limit" in chosen:
                 yield _rate_limit_result(bench)
@@ -340,7 +442,12 @@ def _night_results(bench: Bench, night: Night, overheads: list[float]) -> Iterat
         f"makespan_ratio_{night.name}",
         f"{m['ratio']:.2f}: {m['makespan_s']:.0f} s for a lower bound of {m['lower_bound_s']:.0f} s; "
         f"{m['overhead_s_per_ticket']:.1f} s overhead/ticket, sandbox {m['sandbox_s_per_run']:.2f} s/run, "
-        f"{m['task_instances']} task instances, {m['retried_task_instances']} retried",
+        f"{m['task_instances']} task instances, {m['retried_task_instances']} retried; per ticket: "
+        f"idle agent slot {m['idle_slot_s']:.1f} s, in checkpoint tasks outside the agent "
+        f"{m['in_task_s']:.1f} s; mean step: dependencies {m['dependencies_s']:.1f} s, "
+        f"escalation_check {m['escalation_check_s']:.1f} s, "
+        f"draft_merge_request {m['draft_merge_request_s']:.1f} s; checkpoint queued->running "
+        f"{m['checkpoint_queued_s']:.1f} s; metadata DB {bench.db_kind}",
         f"<= {target:g}",
         m["ratio"] <= target,
         figure=round(m["ratio"], 3),

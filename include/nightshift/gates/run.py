@@ -11,6 +11,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nightshift.agents.contract import ImplementResult, PlanResult
@@ -41,6 +42,8 @@ CHECKS: dict[str, Callable[[CheckContext], CheckOutcome]] = {
 }
 #: Checks that read git only: their timeout is enforced around them (the others time their tools).
 _BOUNDED_HERE = frozenset({"test_changes", "secrets", "scope"})
+#: Checks run in threads beside the rest (run_check never raises: a crash or timeout is a not_run).
+_CONCURRENT = frozenset({"tests", "security"})
 NO_PIPELINE = "no pipeline status was given (the command line does not wait for GitLab)"
 
 
@@ -49,6 +52,37 @@ def effective_config(repo: Path, base: str, config: GatesConfig, ticket: Ticket 
     `.nightshift/gates.yaml` as it is at the BASE (a change cannot relax its own gates)."""
     config = config.for_repository(ticket.repository if ticket else None)
     return config.with_repo_local(show_text(repo, base, REPO_LOCAL_FILE))
+
+
+def _run_one(name: str, ctx: CheckContext, cfg: GatesConfig) -> CheckOutcome:
+    timeout = getattr(cfg.timeouts, name) if name in _BOUNDED_HERE else None
+    outcome = run_check(name, CHECKS[name], ctx, timeout=timeout)
+    log.info(
+        "gate %s: %s (%s) in %.1fs",
+        name,
+        outcome.result.status,
+        outcome.result.reason,
+        outcome.result.duration_s,
+    )
+    return outcome
+
+
+def _run_checks(ctx: CheckContext, cfg: GatesConfig, only: Sequence[str] | None) -> list[CheckOutcome]:
+    """Every check, in CHECKS order in the result. The tests check (the suite in the sandbox) and the
+    security check (bandit's and semgrep's start-up) mostly wait on their processes: each runs in its
+    own thread while the others run here one after another, so the gates take about as long as the
+    longest of the three, not their sum. Each check keeps its own time budget; they share the read-only
+    repository, ctx.tree (locked) and nothing else (each has its own scratch folder)."""
+    selected = [name for name in CHECKS if only is None or name in only]
+    background = [name for name in selected if name in _CONCURRENT]
+    done: dict[str, CheckOutcome] = {}
+    with ThreadPoolExecutor(max_workers=max(len(background), 1), thread_name_prefix="gates") as pool:
+        futures = {name: pool.submit(_run_one, name, ctx, cfg) for name in background}
+        for name in selected:
+            if name not in futures:
+                done[name] = _run_one(name, ctx, cfg)
+        done.update({name: future.result() for name, future in futures.items()})
+    return [done[name] if name in done else CheckOutcome.not_run(name, "not selected") for name in CHECKS]
 
 
 def run_gates(
@@ -98,21 +132,7 @@ def run_gates(
             claimed_success=claimed_success,
             toolchain=Path(toolchain).resolve() if toolchain else None,
         )
-        outcomes = []
-        for name, fn in CHECKS.items():
-            if only is not None and name not in only:
-                outcomes.append(CheckOutcome.not_run(name, "not selected"))
-                continue
-            timeout = getattr(cfg.timeouts, name) if name in _BOUNDED_HERE else None
-            outcome = run_check(name, fn, ctx, timeout=timeout)
-            log.info(
-                "gate %s: %s (%s) in %.1fs",
-                name,
-                outcome.result.status,
-                outcome.result.reason,
-                outcome.result.duration_s,
-            )
-            outcomes.append(outcome)
+        outcomes = _run_checks(ctx, cfg, only)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     from nightshift.gates.checks.pipeline import NAME as PIPELINE

@@ -132,7 +132,7 @@ class IssueRoutes(GitLabBase):
                 or ("description" in within and search in i.description.lower())
             )
         ]
-        return self._paginate(request, [self._issue_json(i) for i in self._sorted(issues, request)])
+        return self._paginate(request, self._sorted(issues, request), render=self._issue_json)
 
     def _create_issue(self, request: Request) -> Response:
         proj = self._project(request)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,13 +36,16 @@ class CheckContext:
     #: A prebuilt toolchain folder (CLI --toolchain), else the config's.
     toolchain: Path | None = None
     _trees: dict[str, Path] = field(default_factory=dict)
+    #: Checks may run in threads (run._run_checks): a checkout is made once whoever asks first.
+    _trees_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def tree(self, side: str) -> Path:
         """A private checkout of the base ("base": the merge base) or the head, made once."""
-        if side not in self._trees:
-            rev = self.diff.base if side == "base" else self.diff.head
-            self._trees[side] = export_tree(self.repo, rev, self.scratch / f"tree-{side}")
-        return self._trees[side]
+        with self._trees_lock:
+            if side not in self._trees:
+                rev = self.diff.base if side == "base" else self.diff.head
+                self._trees[side] = export_tree(self.repo, rev, self.scratch / f"tree-{side}")
+            return self._trees[side]
 
     @cached_property
     def lines(self) -> LineChanges:
