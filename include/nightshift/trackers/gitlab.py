@@ -5,11 +5,18 @@ A query is a label name (or several, comma-separated, all required). Writes are 
 follow-ups carry a hidden marker and go through `trackers.writes`, and writes only go to the configured
 projects. `upsert_marked_note` is the python-gitlab side of the marker upsert, for issue comments here and
 MR notes in `nightshift.forge` (GitLab happily stores a second note, unlike a second MR for one branch).
+
+GitLab's issue list carries no links, so a search costs one links request per issue: those run in a small
+thread pool (`link_workers`), a page's worth in flight ahead of the caller, results in the issues' order.
+python-gitlab keeps no per-request state on the client (each call builds its own headers, params and
+`Retry`), and the requests Session's connection pool is sized for the workers (`make_gitlab_client`).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -29,8 +36,12 @@ from nightshift.trackers.keys import parse_gitlab_reference
 from nightshift.trackers.writes import Guard, create_once, unless_exists, upsert_marked
 
 _LINK_KINDS = {"relates_to", "blocks", "is_blocked_by"}
+_PAGE = 100  # issues per list request, and links requests queued ahead of the caller
+#: Links requests in flight at once during a search (at most `clients.gitlab.POOL_SIZE` reuse connections).
+LINK_WORKERS = 8
 
 __all__ = [
+    "LINK_WORKERS",
     "GitLabIssueTracker",
     "parse_issue_key",
     "priority_from_labels",
@@ -69,12 +80,20 @@ class GitLabIssueTracker:
     name = "gitlab"
 
     def __init__(
-        self, gl: gitlab.Gitlab, projects: Sequence[str], *, connection_id: str | None = None
+        self,
+        gl: gitlab.Gitlab,
+        projects: Sequence[str],
+        *,
+        connection_id: str | None = None,
+        link_workers: int = LINK_WORKERS,
     ) -> None:
         if not projects:
             raise TrackerConfigError("GitLabIssueTracker needs at least one project path")
+        if not 1 <= link_workers <= 64:
+            raise TrackerConfigError(f"GitLabIssueTracker link_workers must be 1..64, not {link_workers}")
         self._account = GitLabAccount(gl, connection_id)
         self.projects = list(projects)
+        self.link_workers = link_workers
 
     # --- reading -----------------------------------------------------------------------------------
     def search(self, query: str) -> Iterator[TrackerIssue]:
@@ -82,18 +101,31 @@ class GitLabIssueTracker:
         labels = [name.strip() for name in query.split(",") if name.strip()]
         if not labels:
             raise TrackerConfigError("a GitLab issue search needs a label, e.g. ready-for-agent")
-        for path in self.projects:
-            with self._errors(f"searching issues labelled {query!r}", path):
-                issues = self._project(path).issues.list(
-                    labels=labels,
-                    state="opened",
-                    order_by="created_at",
-                    sort="asc",
-                    per_page=100,
-                    iterator=True,
-                )
-                for issue in issues:
-                    yield self._to_tracker_issue(path, issue, self._links(issue))
+        pool = ThreadPoolExecutor(max_workers=self.link_workers, thread_name_prefix="gitlab-links")
+        try:
+            for path in self.projects:
+                with self._errors(f"searching issues labelled {query!r}", path):
+                    issues = self._project(path).issues.list(
+                        labels=labels,
+                        state="opened",
+                        order_by="created_at",
+                        sort="asc",
+                        per_page=_PAGE,
+                        iterator=True,
+                    )
+                    # Up to a page of links requests queued while the caller takes the oldest, so the
+                    # next list page is fetched while the workers are still busy.
+                    ahead: deque[tuple[Any, Future[list[IssueLink]]]] = deque()
+                    for issue in issues:
+                        ahead.append((issue, pool.submit(self._links_of_listed, path, issue)))
+                        if len(ahead) >= _PAGE:
+                            oldest, links = ahead.popleft()
+                            yield self._to_tracker_issue(path, oldest, links.result())
+                    while ahead:
+                        oldest, links = ahead.popleft()
+                        yield self._to_tracker_issue(path, oldest, links.result())
+        finally:  # an error or a caller that stops early: drop the queued requests, wait for the running
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def get(self, key: str) -> TrackerIssue:
         path, iid = parse_issue_key(key)
@@ -211,6 +243,11 @@ class GitLabIssueTracker:
                 f"{key}: project {path} is not one of this tracker's projects {self.projects}"
             )
         return path, iid
+
+    def _links_of_listed(self, path: str, issue: Any) -> list[IssueLink]:
+        """`_links` in a worker thread; a failure names the issue, in the one error hierarchy."""
+        with self._errors(f"reading the links of {issue.references['full']}", path):
+            return self._links(issue)
 
     def _links(self, issue: Any) -> list[IssueLink]:
         links = []

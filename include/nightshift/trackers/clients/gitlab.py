@@ -7,6 +7,8 @@ Retries belong to python-gitlab alone (`retry_transient_errors=True`, `max_retri
 Two gaps are closed here rather than by another retry layer: `max_retries` is a per-call argument in
 python-gitlab, so the client subclass applies the policy's bound to every call; and python-gitlab sleeps
 for whatever `Retry-After`/`RateLimit-Reset` says, so a session hook caps it, making the total wait bounded.
+The session is shared by the tracker's links workers (`trackers.gitlab`): its connection pool holds
+`pool_size` connections per host, at least the workers, so none of them opens a fresh connection per call.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import gitlab
 import requests
 from gitlab.exceptions import GitlabAuthenticationError, GitlabError
 from pydantic import BaseModel, ConfigDict, Field
+from requests.adapters import HTTPAdapter
 
 from nightshift.trackers.clients.http import describe_service, retry_after_seconds
 from nightshift.trackers.errors import TrackerAuthError, TrackerError, TrackerUnavailable, error_class
 
 __all__ = [
     "NO_BLIND_RETRY",
+    "POOL_SIZE",
     "GitLabAccount",
     "PolicyGitlab",
     "TransportPolicy",
@@ -36,6 +40,9 @@ __all__ = [
 #: Pass to a python-gitlab `create()` whose POST must not be re-sent by the client's own retry: after a
 #: lost response, `trackers.writes` looks before it re-sends.
 NO_BLIND_RETRY: dict[str, Any] = {"retry_transient_errors": False}
+
+#: Keep-alive connections per host in the client's session: >= the tracker's `LINK_WORKERS` (8).
+POOL_SIZE = 16
 
 
 class TransportPolicy(BaseModel):
@@ -77,11 +84,22 @@ class PolicyGitlab(gitlab.Gitlab):
 
 
 def make_gitlab_client(
-    url: str, token: str, *, timeout: float = 30.0, retries: int = 5, max_retry_after: int = 60
+    url: str,
+    token: str,
+    *,
+    timeout: float = 30.0,
+    retries: int = 5,
+    max_retry_after: int = 60,
+    pool_size: int = POOL_SIZE,
 ) -> PolicyGitlab:
-    """A python-gitlab client for `url` authenticating with a private token, with the transport policy set."""
+    """A python-gitlab client for `url` authenticating with a private token, with the transport policy set.
+
+    `pool_size` bounds the reused connections per host; threads beyond it still work, on new connections.
+    """
     policy = TransportPolicy(timeout=timeout, retries=retries, max_retry_after=max_retry_after)
     session = requests.Session()
+    for scheme in ("http://", "https://"):  # requests' own adapter (no retries), with a larger pool
+        session.mount(scheme, HTTPAdapter(pool_maxsize=pool_size))
     session.hooks["response"].append(_cap_retry_after(policy.max_retry_after))
     return PolicyGitlab(url, token, policy=policy, session=session)
 
