@@ -44,6 +44,12 @@ REVIEW_QUEUE = "review/queue.json"
 #: The folder of a ticket's agent runs, and the prefix a dry run's run folders carry.
 RUNS = "runs"
 DRY_RUN_PREFIX = "dry-run-"
+#: Inside one agent run's folder: the runner's record of the process, the tokens it used, the contract's
+#: result, and the flow's note of when it let the agent go.
+RUN_RECORD = "run.json"
+RUN_USAGE = "usage.json"
+RUN_RESULT = "result.json"
+RUN_LAUNCH = "launch.json"
 
 
 def _suffix(dry_run: bool | None) -> str:

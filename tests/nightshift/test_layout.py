@@ -34,8 +34,9 @@ LAYOUT_SPELLINGS = (
     "gates.json",
     "gates-pipeline.json",
 )
-#: Folder names that only nightshift/layout.py may spell as a whole string.
-LAYOUT_FOLDERS = ("ratelimits", "escalations", "runs")
+#: Folder and file names that only nightshift/layout.py may spell as a whole string (the run folder's
+#: records too: "run.json" as a piece would also match "started.dry-run.json").
+LAYOUT_FOLDERS = ("ratelimits", "escalations", "runs", "run.json", "launch.json", "usage.json")
 
 
 def test_each_record_has_its_documented_path():

@@ -41,7 +41,7 @@ def _ts(value: str) -> dt.datetime:
 def agent_runs(batch_dir: Path) -> list[AgentRun]:
     """Every agent process the batch ran, in folder order (runs the runner refused to start are left out)."""
     runs: list[AgentRun] = []
-    for run_json in sorted(batch_dir.glob(f"{layout.TICKETS}/*/{layout.RUNS}/*/run.json")):
+    for run_json in sorted(batch_dir.glob(f"{layout.TICKETS}/*/{layout.RUNS}/*/{layout.RUN_RECORD}")):
         data = json.loads(run_json.read_text())
         if data.get("ran") is False:
             continue
@@ -52,7 +52,7 @@ def agent_runs(batch_dir: Path) -> list[AgentRun]:
         else:
             end = _ts(data["finished_at"])
             start = end - dt.timedelta(seconds=seconds)
-        launch = run_json.parent / "launch.json"
+        launch = run_json.parent / layout.RUN_LAUNCH
         launched = _ts(json.loads(launch.read_text())["launched_at"]) if launch.exists() else None
         runs.append(
             AgentRun(

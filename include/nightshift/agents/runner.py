@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
+from nightshift import layout
 from nightshift.agents.config import AgentConfig
 from nightshift.agents.contract import CheckpointRequest, CheckpointResult, parse_result
 from nightshift.agents.egress import EgressPolicy, EgressProxy, sandbox_egress
@@ -287,10 +288,10 @@ class AgentRunner(ABC):
 
         write_text_atomic(run_dir / "stdout.txt", redactor.bytes(outcome.stdout))
         write_text_atomic(run_dir / "stderr.txt", redactor.bytes(outcome.stderr))
-        write_text_atomic(run_dir / "result.json", result.model_dump_json(indent=2))
-        write_text_atomic(run_dir / "usage.json", result.usage.model_dump_json(indent=2))
+        write_text_atomic(run_dir / layout.RUN_RESULT, result.model_dump_json(indent=2))
+        write_text_atomic(run_dir / layout.RUN_USAGE, result.usage.model_dump_json(indent=2))
         write_text_atomic(
-            run_dir / "run.json",
+            run_dir / layout.RUN_RECORD,
             json.dumps(
                 redactor.value(
                     {
@@ -371,10 +372,10 @@ class AgentRunner(ABC):
         self, run_dir: Path, redactor: Redactor, result: CheckpointResult
     ) -> CheckpointResult:
         result = CheckpointResult.model_validate(redactor.value(result.model_dump(mode="json")))
-        write_text_atomic(run_dir / "result.json", result.model_dump_json(indent=2))
-        write_text_atomic(run_dir / "usage.json", result.usage.model_dump_json(indent=2))
+        write_text_atomic(run_dir / layout.RUN_RESULT, result.model_dump_json(indent=2))
+        write_text_atomic(run_dir / layout.RUN_USAGE, result.usage.model_dump_json(indent=2))
         write_text_atomic(
-            run_dir / "run.json",
+            run_dir / layout.RUN_RECORD,
             json.dumps(
                 {"backend": self.backend, "ran": False, "status": result.status, "reason": result.reason},
                 indent=2,

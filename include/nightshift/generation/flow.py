@@ -377,7 +377,7 @@ def _run_checkpoint(ctx: GenerationContext, ticket_id: str, checkpoint: Checkpoi
         return Decision(action="defer", until=paused, reason=f"batch paused for a rate limit until {paused}")
     with tempfile.TemporaryDirectory(prefix=f"nightshift-{ticket_id}-{checkpoint.value}-") as tmp:
         run_dir = Path(tmp)
-        (run_dir / "launch.json").write_text(json.dumps({"launched_at": launched_at.isoformat()}))
+        (run_dir / layout.RUN_LAUNCH).write_text(json.dumps({"launched_at": launched_at.isoformat()}))
         result = ctx.runner.run(request, run_dir, deadline_monotonic=deadline)
         _store_evidence(ctx, ticket_id, checkpoint, attempt, run_dir)
 

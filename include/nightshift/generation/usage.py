@@ -88,7 +88,7 @@ def run_usages(state: BatchState, ticket_id: str) -> list[TokenUsage]:
     for name in state.artifacts.list(folder):
         if state.dry_run is False and name.startswith(layout.DRY_RUN_PREFIX):
             continue
-        usage = state.artifacts.read_model(f"{folder}/{name}/usage.json", TokenUsage)
+        usage = state.artifacts.read_model(f"{folder}/{name}/{layout.RUN_USAGE}", TokenUsage)
         if usage is not None:
             out.append(usage)
     return out
