@@ -21,7 +21,6 @@ Why this shape:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -36,6 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from nightshift.agents.redact import Redactor
+from nightshift.filelock import exclusive
 from nightshift.forge.git import GitPaths, hardened_config_args, hardened_env, nested_git_paths
 from nightshift.models import check_batch_id, check_ticket_id
 
@@ -351,13 +351,8 @@ class WorkspaceManager:
 
     @contextlib.contextmanager
     def _lock(self, mirror: Path) -> Iterator[None]:
-        lock_path = mirror.with_suffix(".lock")
-        with open(lock_path, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with exclusive(mirror.with_suffix(".lock")):
+            yield
 
 
 def _check_ref_arg(ref: str) -> None:

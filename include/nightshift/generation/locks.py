@@ -12,7 +12,6 @@ the host's temporary folder: the worktree two runs could share is host-local eit
 
 from __future__ import annotations
 
-import fcntl
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from nightshift import layout
 from nightshift.artifacts import BatchArtifacts
+from nightshift.filelock import exclusive
 
 
 def lock_path(artifacts: BatchArtifacts, ticket_id: str) -> Path:
@@ -32,11 +32,5 @@ def lock_path(artifacts: BatchArtifacts, ticket_id: str) -> Path:
 @contextmanager
 def ticket_lock(artifacts: BatchArtifacts, ticket_id: str) -> Iterator[None]:
     """Hold the ticket's lock (waiting for another run of it to finish first)."""
-    path = lock_path(artifacts, ticket_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive(lock_path(artifacts, ticket_id)):
+        yield
