@@ -288,20 +288,24 @@ def overhead_split(
     ticket_tis: list[dict[str, Any]], runs: list[Any], night: Night, makespan: float
 ) -> dict[str, float]:
     """Where overhead_s_per_ticket goes, per ticket: agent-slot time with no checkpoint task running
-    (`idle_slot_s`: scheduling and task start-up between checkpoints, waits for non-agent steps, the tail),
+    (`idle_slot_s`: scheduling and task start-up between checkpoints, waits for the MR step, the tail),
     and time inside checkpoint tasks but outside the agent process (`in_task_s`: task runner start, the
-    flow, the sandbox start, recording). Also the mean duration of each non-agent step (on a ticket's
-    path, not on an agent slot) and the mean wait from queued to running of the checkpoint tasks."""
+    flow and its checks, the sandbox start, recording). Also the mean duration of the MR step (on a
+    ticket's path, not on an agent slot) and the mean wait from queued to running of the checkpoint tasks.
+
+    A checkpoint task that deferred (c0_scope waiting for the ticket's dependencies, a long rate-limit
+    pause) keeps its first start_date, but held no slot while deferred: it counts from its last queueing
+    (`queued_when`, set again when the trigger fires)."""
     agent_tis = [
         t for t in ticket_tis if t["task_id"] in AGENT_TASKS and t.get("start_date") and t.get("end_date")
     ]
-    in_tasks = sum((_ts(t["end_date"]) - _ts(t["start_date"])).total_seconds() for t in agent_tis)
+    in_tasks = sum((_ts(t["end_date"]) - _held_from(t)).total_seconds() for t in agent_tis)
     inside = sum(r.seconds for r in runs)
     out = {
         "idle_slot_s": (night.agents * makespan - in_tasks) / night.tickets,
         "in_task_s": (in_tasks - inside) / night.tickets,
     }
-    for task in ("ticket.dependencies", "ticket.escalation_check", "ticket.draft_merge_request"):
+    for task in ("ticket.draft_merge_request",):
         spans = [
             (_ts(t["end_date"]) - _ts(t["start_date"])).total_seconds()
             for t in ticket_tis
@@ -311,10 +315,17 @@ def overhead_split(
     queued = [
         (_ts(t["start_date"]) - _ts(t["queued_when"])).total_seconds()
         for t in agent_tis
-        if t.get("queued_when")
+        if t.get("queued_when") and _ts(t["queued_when"]) <= _ts(t["start_date"])  # never deferred
     ]
     out["checkpoint_queued_s"] = sum(queued) / max(1, len(queued))
     return out
+
+
+def _held_from(ti: dict[str, Any]) -> dt.datetime:
+    """When a checkpoint task last took its slot: its start, or its last queueing after a deferral."""
+    start = _ts(ti["start_date"])
+    queued = _ts(ti["queued_when"]) if ti.get("queued_when") else start
+    return max(start, queued)
 
 
 def measure_rate_limit(bench: Bench, reset_s: int = 8) -> dict[str, Any]:
@@ -444,8 +455,7 @@ def _night_results(bench: Bench, night: Night, overheads: list[float]) -> Iterat
         f"{m['overhead_s_per_ticket']:.1f} s overhead/ticket, sandbox {m['sandbox_s_per_run']:.2f} s/run, "
         f"{m['task_instances']} task instances, {m['retried_task_instances']} retried; per ticket: "
         f"idle agent slot {m['idle_slot_s']:.1f} s, in checkpoint tasks outside the agent "
-        f"{m['in_task_s']:.1f} s; mean step: dependencies {m['dependencies_s']:.1f} s, "
-        f"escalation_check {m['escalation_check_s']:.1f} s, "
+        f"{m['in_task_s']:.1f} s; mean step: "
         f"draft_merge_request {m['draft_merge_request_s']:.1f} s; checkpoint queued->running "
         f"{m['checkpoint_queued_s']:.1f} s; metadata DB {bench.db_kind}",
         f"<= {target:g}",

@@ -2,9 +2,12 @@
 ### Nightshift nightly batch
 
 One run is one batch of the spec: **intake** (17:00) collects `ready-for-agent` tickets and writes the
-manifest; **generation** (from 18:00) runs each ticket C0 → C1 → escalation check → C2 → draft MR, at most
-`parallel_agents` agents at once (pool `nightshift_agents`); **gates** (06:00) wait for each MR's pipeline and
-score it, one mapped row per MR (retry one alone); **review queue** (08:00), even when some gates failed.
+manifest; **generation** (from 18:00) runs each ticket C0 → C1 → C2 → draft MR, at most `parallel_agents`
+agents at once (pool `nightshift_agents`): C0 first waits, deferred and holding no pool slot, for the
+ticket's dependencies (a dependency that did not complete carries the ticket over), and C2 first runs the
+escalation check (a ticket a human must decide skips C2 and the MR); **gates** (06:00) wait for each
+MR's pipeline and score it, one mapped row per MR (retry one alone); **review queue** (08:00), even when
+some gates failed.
 
 The night has an end: the gates window hangs off `start_generation`, not off the tickets, so gates and
 the review queue start on time whatever generation is doing. No checkpoint starts that could not finish
@@ -35,12 +38,10 @@ from nightshift_airflow.operators.batch import (
 from nightshift_airflow.operators.gates import GatesOperator, GateTicketsOperator
 from nightshift_airflow.operators.intake import CollectOperator, SequenceOperator, ValidateOperator
 from nightshift_airflow.operators.ticket_steps import (
-    EscalationCheckOperator,
     ImplementOperator,
     PlanOperator,
     PublishOperator,
     ScopeOperator,
-    TicketDependencySensor,
 )
 from nightshift_airflow.priority import MANIFEST_ORDER
 from nightshift_airflow.schedule import intake_timetable
@@ -95,13 +96,13 @@ def nightshift_nightly_batch() -> None:
     def ticket(ticket_id: str) -> None:
         label = {"map_index_template": "{{ task.ticket_id }}"}
         in_order = {**label, "weight_rule": MANIFEST_ORDER}  # ticket i's steps before ticket i+1's
-        deps = TicketDependencySensor(task_id="dependencies", ticket_id=ticket_id, **in_order)
+        # Four task instances a ticket: c0_scope first waits for the ticket's dependencies (deferred, no
+        # pool slot), c2_implement first runs the escalation check (an escalation skips C2 and the MR).
         c0 = ScopeOperator(task_id="c0_scope", ticket_id=ticket_id, **AGENT_STEP, **label)
         c1 = PlanOperator(task_id="c1_plan", ticket_id=ticket_id, **AGENT_STEP, **label)
-        esc = EscalationCheckOperator(task_id="escalation_check", ticket_id=ticket_id, **in_order)
         c2 = ImplementOperator(task_id="c2_implement", ticket_id=ticket_id, **AGENT_STEP, **label)
         mr = PublishOperator(task_id="draft_merge_request", ticket_id=ticket_id, **in_order)
-        deps >> c0 >> c1 >> esc >> c2 >> mr
+        c0 >> c1 >> c2 >> mr
 
     tickets = ticket.expand(ticket_id=start.output)
     finish = FinishGenerationOperator(task_id="finish_generation", trigger_rule="all_done")

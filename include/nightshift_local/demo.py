@@ -136,14 +136,7 @@ def demo_config(root: Path, parallel_agents: int) -> dict[str, Any]:
     }
 
 
-GROUP_STEPS = (
-    "dependencies",
-    "c0_scope",
-    "c1_plan",
-    "escalation_check",
-    "c2_implement",
-    "draft_merge_request",
-)
+GROUP_STEPS = ("c0_scope", "c1_plan", "c2_implement", "draft_merge_request")
 ACTIVE = ("running", "deferred", "queued", "scheduled", "up_for_retry", "up_for_reschedule")
 
 

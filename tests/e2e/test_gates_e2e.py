@@ -36,9 +36,13 @@ def batch(shared_demo_batch: dict[str, Any]) -> dict[str, Any]:
 
 
 def gitlab_view(env: DemoEnvironment) -> dict[str, dict[str, Any]]:
-    """Per MR source branch: its gate notes, its nightshift/gates statuses, its labels."""
+    """Per MR source branch of this batch: its gate notes, its nightshift/gates statuses, its labels.
+    Other modules on the shared stack run their own batches (test_nightly_batch's kill test publishes
+    agent/DEMO-6 in its batch): an MR last published by another batch is not this night's."""
     out = {}
     for mr in env.merge_requests():
+        if f"Nightshift batch `{BATCH}`" not in (mr.get("description") or ""):
+            continue
         notes = [n for n in env.gitlab.notes(PROJECT, mr_iid=mr["iid"]) if "kind=gates" in n]
         statuses = [
             s for s in env.gitlab.commit_statuses(PROJECT, mr["sha"]) if s["name"] == "nightshift/gates"

@@ -1,5 +1,11 @@
 """Operators for one ticket's generation steps. Each is a thin shell over nightshift.generation.flow:
-it asks the flow for a Decision and turns it into Airflow's terms (return, skip, fail, defer)."""
+it asks the flow for a Decision and turns it into Airflow's terms (return, skip, fail, defer).
+
+A ticket is four task instances (C0, C1, C2, draft MR): each costs scheduling time and a task start-up,
+so the two checks that need no agent run at the start of the checkpoint they guard, composed here from
+the flow's own steps. C0 first asks `flow.dependency_decision` (wait: defer to the dependency trigger,
+holding no worker and no pool slot, since the pool does not count deferred tasks; skip: the ticket is
+carried over), C2 first asks `flow.escalation_decision` (escalate: recorded, then C2 and the MR skip)."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from nightshift.agents.contract import Checkpoint
 from nightshift.generation import flow
 from nightshift.generation.flow import Decision, GenerationContext
-from nightshift_airflow.connections import NightshiftOperator, NightshiftSensor
+from nightshift_airflow.connections import NightshiftOperator
 from nightshift_airflow.links import MergeRequestLink, TicketLink
 from nightshift_airflow.triggers.batch_state import RateLimitPauseTrigger, TicketDependencyTrigger
 
@@ -76,28 +82,6 @@ def _poll(gen: GenerationContext, kind: str) -> float:
     return cfg.pause_poll_seconds if kind == "pause" else cfg.dependency_poll_seconds
 
 
-class TicketDependencySensor(_TicketStep, NightshiftSensor):
-    """Waits, deferred and holding no worker or pool slot, until the ticket's dependencies finish.
-    If one did not complete, the ticket is skipped with the reason and carried over."""
-
-    template_fields = ("ticket_id",)
-    ui_color = "#e8f0fe"
-
-    def __init__(self, *, ticket_id: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ticket_id = ticket_id
-
-    def poke(self, context: Context) -> bool:
-        return flow.dependency_decision(self._generation(context), self.ticket_id).action != "wait"
-
-    def execute(self, context: Context) -> Any:
-        gen = self._generation(context)
-        return self._act(flow.dependency_decision(gen, self.ticket_id), gen, context)
-
-    def resume_after_dependencies(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        return self.execute(context)
-
-
 class CheckpointOperator(_TicketStep, NightshiftOperator):
     """Runs one agent checkpoint in the sandbox, or resumes from its recorded result."""
 
@@ -108,8 +92,15 @@ class CheckpointOperator(_TicketStep, NightshiftOperator):
         super().__init__(**kwargs)
         self.ticket_id = ticket_id
 
+    def _precheck(self, gen: GenerationContext) -> Decision:
+        """What must hold before this checkpoint, beyond the checks every checkpoint makes (a
+        subclass composes a flow step here); continue: go on to the checkpoint."""
+        return flow.CONTINUE
+
     def execute(self, context: Context) -> Any:
         gen = self._generation(context)
+        if (first := self._precheck(gen)).action != "continue":
+            return self._act(first, gen, context)
         while True:
             decision = flow.before_checkpoint(gen, self.ticket_id, self.checkpoint)
             if decision.action == "continue":
@@ -136,10 +127,20 @@ class CheckpointOperator(_TicketStep, NightshiftOperator):
 
 
 class ScopeOperator(CheckpointOperator):
-    """C0: understand the scope and identify the files."""
+    """C0: understand the scope and identify the files, once the ticket's dependencies have finished.
+    While one is unfinished the task defers (no worker, no pool slot); if one did not complete, the
+    ticket is skipped with the reason and carried over, and its later steps skip."""
 
     checkpoint = Checkpoint.C0
     ui_color = "#fff4d6"
+
+    def _precheck(self, gen: GenerationContext) -> Decision:
+        return flow.dependency_decision(gen, self.ticket_id)
+
+    def resume_after_dependencies(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """The trigger saw every dependency finish: look at the batch state afresh (not the event),
+        then run C0."""
+        return self.execute(context)
 
 
 class PlanOperator(CheckpointOperator):
@@ -150,25 +151,15 @@ class PlanOperator(CheckpointOperator):
 
 
 class ImplementOperator(CheckpointOperator):
-    """C2: implement and test; the pipeline commits and pushes agent/<ticket-id>."""
+    """C2: implement and test; the pipeline commits and pushes agent/<ticket-id>. First, the escalation
+    check after C1: when a human must decide, the ticket joins the morning queue (record, tracker comment
+    and label, outcome), C2 and the MR skip, and the batch moves on."""
 
     checkpoint = Checkpoint.C2
     ui_color = "#ffd9a8"
 
-
-class EscalationCheckOperator(_TicketStep, NightshiftOperator):
-    """After C1: queue the ticket for the morning when a human must decide; the batch moves on."""
-
-    template_fields = ("ticket_id",)
-    ui_color = "#fde2e2"
-
-    def __init__(self, *, ticket_id: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ticket_id = ticket_id
-
-    def execute(self, context: Context) -> Any:
-        gen = self._generation(context)
-        return self._act(flow.escalation_decision(gen, self.ticket_id), gen, context)
+    def _precheck(self, gen: GenerationContext) -> Decision:
+        return flow.escalation_decision(gen, self.ticket_id)
 
 
 class PublishOperator(_TicketStep, NightshiftOperator):
