@@ -9,16 +9,15 @@ Jira (hooks, triggers, the redactor's list of secrets) uses the same ones.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, BaseSensorOperator
 
-if TYPE_CHECKING:  # the core is imported when a task runs, not when the DAG file is parsed
+from nightshift.intake.config import CONNECTION_ID
+
+if TYPE_CHECKING:  # typing only: the configuration itself is loaded when a task runs
     from nightshift.config import NightshiftConfig
 
-#: What Airflow accepts as a connection id (letters, digits, `_`, `-`, `.`), checked when the DAG is parsed.
-_CONN_ID_RE = re.compile(r"\A[\w.-]{1,250}\Z")
 
 
 def with_connections(
@@ -49,7 +48,7 @@ class _ConnectionIds:
 
     def _set_connection_ids(self, task_id: str, gitlab_conn_id: str | None, jira_conn_id: str | None) -> None:
         for name, value in (("gitlab_conn_id", gitlab_conn_id), ("jira_conn_id", jira_conn_id)):
-            if value is not None and not _CONN_ID_RE.match(value):
+            if value is not None and not CONNECTION_ID.match(value):
                 raise ValueError(f"{task_id}: {name} {value!r} is not a connection id")
         self.gitlab_conn_id = gitlab_conn_id
         self.jira_conn_id = jira_conn_id

@@ -62,7 +62,9 @@ DEFAULT_COMPLEXITIES: dict[str, Complexity] = {
     "xl": "large",
 }
 
-_CONN_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,250}\Z")
+#: An Airflow connection id as Nightshift accepts one (ASCII letters, digits, `_`, `.`, `-`): the one rule,
+#: for the configuration and for the operators' `gitlab_conn_id=` / `jira_conn_id=`.
+CONNECTION_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,250}\Z")
 _BRANCH = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z")
 _ORDER_BY = re.compile(r"\s+ORDER\s+BY\s+", re.IGNORECASE)
 
@@ -179,7 +181,7 @@ class TrackerSourceConfig(_Source):
         problems = []
         if not self.connection_id:
             problems.append(f"a {self.kind} source needs connection_id")
-        elif not _CONN_ID.match(self.connection_id):
+        elif not CONNECTION_ID.match(self.connection_id):
             problems.append(f"connection_id {self.connection_id!r} is not a valid connection id")
         scheme = self.scheme()
         for project in self.projects:
