@@ -42,6 +42,20 @@ class MergeRequestRoutes(GitLabBase):
             proj = self._project_by_path(project)
             return [self._mr_json(proj, mr) for mr in proj.merge_requests.values()]
 
+    @staticmethod
+    def _mr_head(proj: Project, mr: MergeRequest) -> dict[str, Any]:
+        """The fields GitLab puts first in every merge request shape (the MR itself, its approvals)."""
+        return {
+            "id": mr.id,
+            "iid": mr.iid,
+            "project_id": proj.id,
+            "title": mr.title,
+            "description": mr.description,
+            "state": mr.state,
+            "created_at": mr.created_at,
+            "updated_at": mr.updated_at,
+        }
+
     def _mr_json(
         self, proj: Project, mr: MergeRequest, heads: dict[str, str] | None = None, *, full: bool = True
     ) -> dict[str, Any]:
@@ -54,14 +68,7 @@ class MergeRequestRoutes(GitLabBase):
         else:
             detailed = "mergeable"
         data: dict[str, Any] = {
-            "id": mr.id,
-            "iid": mr.iid,
-            "project_id": proj.id,
-            "title": mr.title,
-            "description": mr.description,
-            "state": mr.state,
-            "created_at": mr.created_at,
-            "updated_at": mr.updated_at,
+            **self._mr_head(proj, mr),
             "merged_by": self._user_json(mr.merged_by),
             "merge_user": self._user_json(mr.merged_by),
             "merged_at": mr.merged_at,
@@ -222,14 +229,7 @@ class MergeRequestRoutes(GitLabBase):
         mr = self._mr(proj, int_arg(request.params["iid"], "iid"))
         user = self._user(request)
         return {
-            "id": mr.id,
-            "iid": mr.iid,
-            "project_id": proj.id,
-            "title": mr.title,
-            "description": mr.description,
-            "state": mr.state,
-            "created_at": mr.created_at,
-            "updated_at": mr.updated_at,
+            **self._mr_head(proj, mr),
             "merge_status": "can_be_merged",
             "approved": bool(mr.approvals),
             "approvals_required": 0,
