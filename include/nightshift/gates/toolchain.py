@@ -9,7 +9,6 @@ was built at (venvs hard-code their own path).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import shutil
 from pathlib import Path
@@ -25,6 +24,7 @@ from nightshift.agents.sandbox import (
     SandboxSpec,
     python_runtime_paths,
 )
+from nightshift.filelock import exclusive
 from nightshift.gates.config import GatesConfig
 from nightshift.gates.diff import show
 from nightshift.gates.tools import tool_venvs_root
@@ -66,8 +66,7 @@ def ensure_toolchain(
     root = Path(tc.cache_dir) if tc.cache_dir else tool_venvs_root().parent / "toolchains"
     root.mkdir(parents=True, exist_ok=True)
     target = (root / toolchain_key(repo, base, config)).resolve()
-    with open(root / ".build.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(root / ".build.lock"):
         if (target / _COMPLETE).is_file():
             return target
         shutil.rmtree(target, ignore_errors=True)

@@ -8,13 +8,14 @@ the gates never install anything themselves: a missing tool makes its check part
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from nightshift.filelock import exclusive
 
 SEMGREP_VERSION = "1.185.0"
 _COMPLETE = ".nightshift-complete"
@@ -51,8 +52,7 @@ def install_once(
     is redone from scratch. `best_effort` steps run last and may fail. Raises ToolInstallError.
     """
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / ".install.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(folder.parent / ".install.lock"):
         if (folder / _COMPLETE).is_file() and ready.exists():
             return
         shutil.rmtree(folder, ignore_errors=True)
