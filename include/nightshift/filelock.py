@@ -1,5 +1,5 @@
 """One exclusive file lock (flock) for every "one at a time" rule: a mirror's git operations, a ticket's
-checkpoint and publish steps.
+checkpoint and publish steps, a pinned tool's install, a repository toolchain's build.
 
 flock locks belong to an open file description, so two threads of one process that each open the file
 wait for each other as two processes do. They hold on one host, or on a file system that shares flock.
