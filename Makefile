@@ -43,7 +43,7 @@ reliability: system $(STAMP)
 	$(PY) -m pytest -m reliability --reliability-table -q $(PYTEST_ARGS)
 
 # `make bench BENCH_ARGS="batch dag"` runs some areas (python -m benchmarks --list); figures are merged
-# into .nightshift/bench/results.json. BENCH_NIGHTS=rate_limit,20x3,200x10 picks the batch nights.
+# into .nightshift/bench/results.json. BENCH_NIGHTS=rate_limit,20x3 picks some of the batch nights.
 bench: system $(STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)
 

@@ -59,6 +59,8 @@ class Result:
             return "CRASHED"
         if self.skipped is not None:
             return "skipped"
+        if self.ok is None:
+            return "measured"  # a breakdown line: no target to compare with
         return "ok" if self.ok else "over target"
 
     def line(self) -> str:

@@ -2,12 +2,13 @@
 ### Nightshift nightly batch
 
 One run is one batch of the spec: **intake** (17:00) collects `ready-for-agent` tickets and writes the
-manifest; **generation** (from 18:00) runs each ticket C0 → C1 → C2 → draft MR, at most `parallel_agents`
-agents at once (pool `nightshift_agents`): C0 first waits, deferred and holding no pool slot, for the
-ticket's dependencies (a dependency that did not complete carries the ticket over), and C2 first runs the
-escalation check (a ticket a human must decide skips C2 and the MR); **gates** (06:00) wait for each
-MR's pipeline and score it, one mapped row per MR (retry one alone); **review queue** (08:00), even when
-some gates failed.
+manifest; **generation** (from 18:00) runs each ticket, one mapped `ticket` task instance per ticket, at
+most `parallel_agents` at once (pool `nightshift_agents`): it waits, deferred and holding no pool slot,
+for the ticket's dependencies (a dependency that did not complete carries the ticket over), then runs
+C0 → C1 → escalation check → C2 → draft MR (an escalated ticket stops before C2); each step is a group
+in the task's log, and a retry resumes from the last recorded checkpoint; **gates** (06:00) wait for
+each MR's pipeline and score it, one mapped row per MR (retry one alone); **review queue** (08:00), even
+when some gates failed.
 
 The night has an end: the gates window hangs off `start_generation`, not off the tickets, so gates and
 the review queue start on time whatever generation is doing. No checkpoint starts that could not finish
@@ -17,8 +18,8 @@ after 06:00 (a C2 that finished just before) is gated too. Deadline alerts tell 
 operators when generation had not finished at 06:00 or the queue was not ready at 08:00. The timetable
 is the configured frequency (config `schedule`: daily, weekly or continuous).
 
-The grid shows one mapped row per ticket id. Trigger a run by hand with the Params below; clearing or
-retrying any task is safe (every side effect is idempotent).
+The grid shows one mapped `ticket` instance per ticket id. Trigger a run by hand with the Params below;
+clearing or retrying any task is safe (every side effect is idempotent).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import os
 from airflow.sdk import Param, dag, task_group
 
 from nightshift.config import AGENTS_POOL  # the pool's one name; its slots are batch.parallel_agents
+from nightshift_airflow.batch import TICKET_TASK_ID
 from nightshift_airflow.deadlines import night_deadlines
 from nightshift_airflow.operators.batch import (
     FinishGenerationOperator,
@@ -37,12 +39,7 @@ from nightshift_airflow.operators.batch import (
 )
 from nightshift_airflow.operators.gates import GatesOperator, GateTicketsOperator
 from nightshift_airflow.operators.intake import CollectOperator, SequenceOperator, ValidateOperator
-from nightshift_airflow.operators.ticket_steps import (
-    ImplementOperator,
-    PlanOperator,
-    PublishOperator,
-    ScopeOperator,
-)
+from nightshift_airflow.operators.ticket_steps import TicketOperator
 from nightshift_airflow.priority import MANIFEST_ORDER
 from nightshift_airflow.schedule import intake_timetable
 from nightshift_airflow.sensors.pipeline import PipelineSensor
@@ -54,7 +51,14 @@ PIPELINE_WAIT = {
     "timeout_minutes": float(os.environ.get("NIGHTSHIFT_PIPELINE_TIMEOUT_MINUTES", "30")),
     "poll_seconds": float(os.environ.get("NIGHTSHIFT_PIPELINE_POLL_SECONDS", "30")),
 }
-AGENT_STEP = {"pool": AGENTS_POOL, "weight_rule": MANIFEST_ORDER, "execution_timeout": dt.timedelta(hours=3)}
+#: A ticket holds one agents-pool slot while it runs (C0 to the MR; none while deferred) and starts in the
+#: manifest's order. Its own timeout_per_ticket and the 06:00 window end it first; this is the backstop.
+TICKET_TASK = {
+    "pool": AGENTS_POOL,
+    "weight_rule": MANIFEST_ORDER,
+    "execution_timeout": dt.timedelta(hours=12),
+    "map_index_template": "{{ task.ticket_id }}",
+}
 
 
 @dag(
@@ -92,19 +96,9 @@ def nightshift_nightly_batch() -> None:
     generation_window = WindowSensor(task_id="wait_generation_window", window="generation")
     start = StartGenerationOperator(task_id="start_generation")
 
-    @task_group(group_id="ticket")
-    def ticket(ticket_id: str) -> None:
-        label = {"map_index_template": "{{ task.ticket_id }}"}
-        in_order = {**label, "weight_rule": MANIFEST_ORDER}  # ticket i's steps before ticket i+1's
-        # Four task instances a ticket: c0_scope first waits for the ticket's dependencies (deferred, no
-        # pool slot), c2_implement first runs the escalation check (an escalation skips C2 and the MR).
-        c0 = ScopeOperator(task_id="c0_scope", ticket_id=ticket_id, **AGENT_STEP, **label)
-        c1 = PlanOperator(task_id="c1_plan", ticket_id=ticket_id, **AGENT_STEP, **label)
-        c2 = ImplementOperator(task_id="c2_implement", ticket_id=ticket_id, **AGENT_STEP, **label)
-        mr = PublishOperator(task_id="draft_merge_request", ticket_id=ticket_id, **in_order)
-        c0 >> c1 >> c2 >> mr
-
-    tickets = ticket.expand(ticket_id=start.output)
+    # One task instance per ticket (why: nightshift_airflow.operators.ticket_steps); the grid labels each
+    # with its ticket id.
+    tickets = TicketOperator.partial(task_id=TICKET_TASK_ID, **TICKET_TASK).expand(ticket_id=start.output)
     finish = FinishGenerationOperator(task_id="finish_generation", trigger_rule="all_done")
     # Not downstream of the tickets: the gates open at 06:00 even if an agent is still running (it is
     # stopped at 06:00 by its own deadline). A manual run without windows waits for finish_generation.

@@ -136,39 +136,31 @@ def demo_config(root: Path, parallel_agents: int) -> dict[str, Any]:
     }
 
 
-GROUP_STEPS = ("c0_scope", "c1_plan", "c2_implement", "draft_merge_request")
+#: The DAG's per-ticket task (nightshift_airflow.batch.TICKET_TASK_ID: one mapped instance per ticket).
+TICKET_TASK = "ticket"
 ACTIVE = ("running", "deferred", "queued", "scheduled", "up_for_retry", "up_for_reschedule")
 
 
 def progress_line(tis: list[dict[str, Any]], ticket_ids: list[str] | None = None) -> str:
-    """One line: the batch-level task at work, and each ticket's current step (by ticket id)."""
+    """One line: the batch-level tasks at work, and each ticket's state (by ticket id)."""
     now = dt.datetime.now().strftime("%H:%M:%S")
     stage = ", ".join(
         f"{ti['task_id']}:{ti['state']}"
         for ti in tis
-        if not ti["task_id"].startswith("ticket.") and ti.get("state") in ACTIVE
+        if ti["task_id"] != TICKET_TASK and ti.get("state") in ACTIVE
     )
-    steps: dict[int, tuple[int, str]] = {}
     names: dict[int, str] = dict(enumerate(ticket_ids or []))
+    states: dict[int, str] = {}
     for ti in tis:
         index = ti.get("map_index", -1)
-        if not ti["task_id"].startswith("ticket.") or index < 0:
+        if ti["task_id"] != TICKET_TASK or index < 0:
             continue
         if ti.get("rendered_map_index") and index not in names:
             names[index] = ti["rendered_map_index"]
-        step = ti["task_id"].split(".", 1)[1]
-        order = GROUP_STEPS.index(step) if step in GROUP_STEPS else 0
         state = ti.get("state") or "none"
-        if (
-            state in ACTIVE
-            or state in ("failed", "skipped", "upstream_failed")
-            or (state == "success" and step == GROUP_STEPS[-1])
-        ):
-            current = steps.get(index)
-            if current is None or order >= current[0]:
-                label = "done" if state == "success" else f"{step}:{state}"
-                steps[index] = (order, label)
-    tickets = " ".join(f"{names.get(i, f'#{i}')}={label}" for i, (_, label) in sorted(steps.items()))
+        if state in ACTIVE or state in ("failed", "skipped", "upstream_failed", "success"):
+            states[index] = "done" if state == "success" else state
+    tickets = " ".join(f"{names.get(i, f'#{i}')}={label}" for i, label in sorted(states.items()))
     return f"[{now}] {stage} | {tickets}".strip(" |")
 
 

@@ -1,11 +1,12 @@
 """The grid names every ticket: each mapped row of the batch DAG shows its ticket id, whatever its state.
 
 Airflow renders `map_index_template` only inside a task that runs (at its start, and again at its end).
-A step the scheduler skips (the ticket escalated or was carried over upstream) or marks upstream_failed
-never runs, so its row would show a bare map index. This cluster policy (Airflow's
-`task_instance_mutation_hook`, registered through the package's `airflow.policy` entry point) runs in
-the scheduler when it expands a mapped group into task instances, and names each instance after the
-ticket it will work on: the item at its map index in the list the group expands over (the XCom of the
+A task the scheduler skips or marks upstream_failed (a gates check whose pipeline wait failed, a ticket
+whose start_generation failed on a retry) never runs, so its row would show a bare map index. This
+cluster policy (Airflow's `task_instance_mutation_hook`, registered through the package's
+`airflow.policy` entry point) runs in the scheduler when it expands a mapped task or group into task
+instances, and names each instance after the ticket it will work on, before it is queued: the item at
+its map index in the list it expands over (the XCom of the
 task that lists the tickets, read in the scheduler's own session). A task that runs renders the same
 `{{ task.ticket_id }}` again, so both agree.
 
@@ -23,7 +24,8 @@ from airflow.policies import hookimpl
 log = logging.getLogger(__name__)
 
 DAG_ID = "nightshift_nightly_batch"
-#: Mapped task groups of the batch DAG -> the task whose return value (ticket ids) they expand over.
+#: The batch DAG's mapped `ticket` task and `gates` group -> the task whose return value (ticket ids)
+#: they expand over.
 EXPANDED_FROM = {"ticket": "start_generation", "gates": "gate_tickets"}
 _MAX_LABEL = 250  # the rendered_map_index column
 
@@ -54,14 +56,13 @@ def ticket_at(session: Any, dag_id: str, run_id: str, upstream: str, map_index: 
 
 @hookimpl
 def task_instance_mutation_hook(task_instance: Any, dag_run: Any) -> None:
-    """Name a mapped instance of the batch DAG's ticket and gates groups after its ticket."""
+    """Name a mapped instance of the batch DAG's ticket task and gates group after its ticket."""
     try:
         index = task_instance.map_index
         if dag_run is None or task_instance.dag_id != DAG_ID or index is None or index < 0:
             return
-        group, dot, _ = task_instance.task_id.partition(".")
-        upstream = EXPANDED_FROM.get(group)
-        if not dot or upstream is None or task_instance.__dict__.get("_rendered_map_index"):
+        upstream = EXPANDED_FROM.get(task_instance.task_id.partition(".")[0])  # "ticket", "gates.check"
+        if upstream is None or task_instance.__dict__.get("_rendered_map_index"):
             return
         from sqlalchemy.orm import object_session
 

@@ -4,7 +4,7 @@ Airflow on Linux forks its task processes (LocalExecutor workers from the schedu
 workers, DAG-file parsers from the dag-processor). Whatever the parent imported is already loaded in
 the child, so a task's start-up parse of dags/nightly_batch.py drops from importing the operators, the
 generation flow, pydantic models and python-gitlab (about 2 s of CPU on a busy 2-core machine) to
-building the DAG (under 0.1 s). Six task instances per ticket pay that start-up.
+building the DAG (under 0.1 s). Every task instance pays that start-up.
 
 Used from `airflow_local_settings.py` in `$AIRFLOW_HOME/config/`, written by `install()`: the local
 stack (nightshift_local.stack) and the image (`python -m nightshift_airflow.preload /opt/airflow/config`
@@ -29,7 +29,11 @@ MODULES = (
     "nightshift_airflow.priority",
     "nightshift_airflow.schedule",
     "nightshift_airflow.sensors.windows",
+    "nightshift_airflow.sensors.pipeline",
+    "nightshift_airflow.operators.gates",
     "nightshift_airflow.hooks.gitlab",
+    "airflow.sdk.definitions.decorators",  # the DAG file's @dag/@task_group: the task's start-up parse
+    "gitlab.v4.objects",  # python-gitlab loads its REST objects lazily, on a task's first request
     "nightshift.generation.flow",
     "nightshift.agents.runner",
     "nightshift.agents.workspace",

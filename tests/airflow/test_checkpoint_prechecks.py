@@ -1,34 +1,45 @@
-"""The checks folded into the checkpoints only translate the core's decisions into Airflow's terms.
+"""The ticket operator only translates the core's decisions into Airflow's terms, step by step.
 
-C0 first asks the core's dependency decision: wait becomes a deferral to the dependency trigger (no
-worker, no pool slot held), a failed dependency a skip with the reason, done dependencies let C0 run.
-C2 first asks the core's escalation decision: an escalation is a skip with the reason (C2 and the MR do
-not run), no escalation lets C2 run."""
+Dependencies first: wait becomes a deferral to the dependency trigger (no worker, no pool slot held), a
+failed dependency a skip with the reason, done dependencies let the ticket run. Then C0 and C1, the
+escalation check (an escalation is a skip with the reason: C2 and the MR do not run), C2 and the draft
+merge request, in that order; a step that stops the ticket stops every later one."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pytest
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from nightshift.agents.contract import Checkpoint
 from nightshift.generation.flow import Decision
 from nightshift_airflow.operators import ticket_steps
-from nightshift_airflow.operators.ticket_steps import ImplementOperator, ScopeOperator
+from nightshift_airflow.operators.ticket_steps import TicketOperator
 from nightshift_airflow.triggers.batch_state import TicketDependencyTrigger
-
-CONTEXT = {"ti": SimpleNamespace(try_number=1)}
 
 
 class Deferred(Exception):
     pass
 
 
-def _ready(op, monkeypatch):
+class FakeTI:
+    try_number = 1
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, str] = {}
+
+    def xcom_push(self, key: str, value: str) -> None:
+        self.xcom[key] = value
+
+
+@pytest.fixture
+def ticket(monkeypatch):
+    op = TicketOperator(task_id="ticket", ticket_id="P-3")
     gen = SimpleNamespace(
         batch_id="2026-01-05-overnight",
         state=SimpleNamespace(artifacts=SimpleNamespace(store=SimpleNamespace(url="file:///tmp/store"))),
+        manifest=SimpleNamespace(ticket=lambda tid: SimpleNamespace(url=f"http://tracker.test/{tid}")),
     )
     monkeypatch.setattr(op, "_generation", lambda context: gen)
     monkeypatch.setattr(ticket_steps, "_poll", lambda gen, kind: 7.0)
@@ -41,50 +52,85 @@ def _ready(op, monkeypatch):
 
 
 @pytest.fixture
-def agent(monkeypatch) -> list[tuple[str, Checkpoint]]:
-    """The checkpoint's own checks and agent run, recorded: a precheck that stops the ticket leaves it empty."""
-    ran: list[tuple[str, Checkpoint]] = []
+def steps(monkeypatch) -> list[str]:
+    """Every flow step the operator asks, in order; each says go on unless a test says otherwise."""
+    ran: list[str] = []
 
-    def before_checkpoint(gen, ticket_id, cp):
-        ran.append(("before", cp))
-        return Decision(action="continue")
+    def record(name: str, decision: Decision):
+        def step(gen, ticket_id, *rest):
+            assert ticket_id == "P-3"
+            cp = next((r for r in rest if isinstance(r, Checkpoint)), None)
+            ran.append(f"{name} {cp.value}" if cp else name)
+            return decision
 
-    def run_checkpoint(gen, ticket_id, cp, attempt):
-        ran.append(("run", cp))
-        return Decision(action="continue", data={"status": "ok"})
+        return step
 
-    monkeypatch.setattr(ticket_steps.flow, "before_checkpoint", before_checkpoint)
-    monkeypatch.setattr(ticket_steps.flow, "run_checkpoint", run_checkpoint)
+    for name in ("dependency_decision", "escalation_decision"):
+        monkeypatch.setattr(ticket_steps.flow, name, record(name, Decision(action="continue")))
+    monkeypatch.setattr(ticket_steps.flow, "before_checkpoint", record("before", Decision(action="continue")))
+    monkeypatch.setattr(
+        ticket_steps.flow, "run_checkpoint", record("run", Decision(action="continue", data={"status": "ok"}))
+    )
+    monkeypatch.setattr(
+        ticket_steps.flow,
+        "publish",
+        record("publish", Decision(action="continue", data={"merge_request_url": "http://gl.test/mr/1"})),
+    )
     return ran
 
 
-@pytest.fixture
-def scope(monkeypatch):
-    return _ready(ScopeOperator(task_id="c0_scope", ticket_id="P-3"), monkeypatch)
-
-
-@pytest.fixture
-def implement(monkeypatch):
-    return _ready(ImplementOperator(task_id="c2_implement", ticket_id="P-3"), monkeypatch)
-
-
-def _decide(monkeypatch, step: str, decision: Decision, seen: list[str] | None = None) -> None:
-    def decide(gen, ticket_id):
-        if seen is not None:
-            seen.append(ticket_id)
+def _decide(monkeypatch, step: str, decision: Decision, ran: list[str]) -> None:
+    def decide(gen, ticket_id, *rest):
+        ran.append(step)
         return decision
 
     monkeypatch.setattr(ticket_steps.flow, step, decide)
 
 
-# ---- C0: the ticket's dependencies -------------------------------------------------------------------
-def test_unfinished_dependencies_defer_to_the_trigger_with_the_ones_still_running(scope, agent, monkeypatch):
-    seen: list[str] = []
+EVERY_STEP = [
+    "dependency_decision",
+    "before C0",
+    "run C0",
+    "before C1",
+    "run C1",
+    "escalation_decision",
+    "before C2",
+    "run C2",
+    "publish",
+]
+
+
+def test_a_ready_ticket_runs_every_step_in_the_specs_order(ticket, steps):
+    ti = FakeTI()
+    assert ticket.execute({"ti": ti}) == {"merge_request_url": "http://gl.test/mr/1"}
+    assert steps == EVERY_STEP
+    # The merge request and ticket buttons (nightshift_airflow.links) read these.
+    assert ti.xcom == {"merge_request_url": "http://gl.test/mr/1", "ticket_url": "http://tracker.test/P-3"}
+
+
+def test_each_step_is_a_group_in_the_task_log(ticket, steps, monkeypatch):
+    lines: list[str] = []
+    monkeypatch.setattr(ticket.log, "info", lambda msg, *args: lines.append(msg % args))
+    ticket.execute({"ti": FakeTI()})
+    groups = [line.removeprefix("::group::P-3 ") for line in lines if line.startswith("::group::")]
+    assert groups == [
+        "dependencies",
+        "C0 scope",
+        "C1 plan and risks",
+        "escalation check",
+        "C2 implement and test",
+        "draft merge request",
+    ]
+    assert lines.count("::endgroup::") == len(groups)
+
+
+# ---- dependencies --------------------------------------------------------------------------------------
+def test_unfinished_dependencies_defer_to_the_trigger_with_the_ones_still_running(ticket, steps, monkeypatch):
     _decide(
-        monkeypatch, "dependency_decision", Decision(action="wait", data={"waiting": ["P-1", "P-2"]}), seen
+        monkeypatch, "dependency_decision", Decision(action="wait", data={"waiting": ["P-1", "P-2"]}), steps
     )
     with pytest.raises(Deferred) as deferred:
-        scope.execute(CONTEXT)
+        ticket.execute({"ti": FakeTI()})
     kwargs = deferred.value.args[0]
     trigger = kwargs["trigger"]
     assert isinstance(trigger, TicketDependencyTrigger)
@@ -92,68 +138,59 @@ def test_unfinished_dependencies_defer_to_the_trigger_with_the_ones_still_runnin
     assert fields["batch_id"] == "2026-01-05-overnight" and fields["ticket_id"] == "P-3"
     assert fields["dependencies"] == ["P-1", "P-2"] and fields["poll_seconds"] == 7.0
     assert kwargs["method_name"] == "resume_after_dependencies"
-    assert seen == ["P-3"]
     # Waiting starts nothing: no checkpoint checks (the ticket's timeout clock), no agent.
-    assert agent == []
+    assert steps == ["dependency_decision"]
 
 
-def test_a_failed_dependency_skips_the_ticket_with_the_reason(scope, agent, monkeypatch):
-    _decide(
-        monkeypatch,
-        "dependency_decision",
-        Decision(action="skip", reason="dependency P-1 failed: carried over"),
-    )
+def test_a_failed_dependency_skips_the_ticket_with_the_reason(ticket, steps, monkeypatch):
+    reason = "dependency P-1 failed: carried over"
+    _decide(monkeypatch, "dependency_decision", Decision(action="skip", reason=reason), steps)
     with pytest.raises(AirflowSkipException, match="P-1 failed"):
-        scope.execute(CONTEXT)
-    assert agent == []
+        ticket.execute({"ti": FakeTI()})
+    assert steps == ["dependency_decision"]
 
 
-def test_finished_dependencies_let_the_ticket_go(scope, agent, monkeypatch):
-    _decide(monkeypatch, "dependency_decision", Decision(action="continue"))
-    assert scope.execute(CONTEXT) == {"status": "ok"}
-    assert agent == [("before", Checkpoint.C0), ("run", Checkpoint.C0)]
-
-
-def test_resuming_after_the_trigger_asks_the_core_again(scope, agent, monkeypatch):
-    seen: list[str] = []
-    _decide(
-        monkeypatch, "dependency_decision", Decision(action="skip", reason="dependency P-2 escalated"), seen
-    )
+def test_resuming_after_the_trigger_asks_the_core_again(ticket, steps, monkeypatch):
+    reason = "dependency P-2 escalated"
+    _decide(monkeypatch, "dependency_decision", Decision(action="skip", reason=reason), steps)
     with pytest.raises(AirflowSkipException, match="P-2 escalated"):
-        scope.resume_after_dependencies(CONTEXT, {"ticket_id": "P-3"})
-    assert seen == ["P-3"]  # one fresh look at the batch state, not the trigger's event
-    assert agent == []
+        ticket.resume_after_dependencies({"ti": FakeTI()}, {"ticket_id": "P-3"})
+    assert steps == ["dependency_decision"]  # one fresh look at the batch state, not the trigger's event
 
 
-def test_resuming_after_the_trigger_with_every_dependency_done_runs_c0(scope, agent, monkeypatch):
-    seen: list[str] = []
-    _decide(monkeypatch, "dependency_decision", Decision(action="continue"), seen)
-    assert scope.resume_after_dependencies(CONTEXT, {"ticket_id": "P-3"}) == {"status": "ok"}
-    assert seen == ["P-3"] and agent == [("before", Checkpoint.C0), ("run", Checkpoint.C0)]
+def test_resuming_after_the_trigger_with_every_dependency_done_runs_the_ticket(ticket, steps):
+    result = ticket.resume_after_dependencies({"ti": FakeTI()}, {"ticket_id": "P-3"})
+    assert result == {"merge_request_url": "http://gl.test/mr/1"} and steps == EVERY_STEP
 
 
-# ---- C2: the escalation check after C1 -----------------------------------------------------------------
-def test_an_escalation_skips_c2_with_the_reason_and_runs_no_agent(implement, agent, monkeypatch):
-    seen: list[str] = []
+# ---- the escalation check after C1 ---------------------------------------------------------------------
+def test_an_escalation_skips_with_the_reason_before_c2_and_the_merge_request(ticket, steps, monkeypatch):
     reason = "P-3 escalated: touches a protected path"
-    _decide(monkeypatch, "escalation_decision", Decision(action="skip", reason=reason), seen)
+    _decide(monkeypatch, "escalation_decision", Decision(action="skip", reason=reason), steps)
     with pytest.raises(AirflowSkipException, match="P-3 escalated: touches a protected path"):
-        implement.execute(CONTEXT)
-    assert seen == ["P-3"] and agent == []
+        ticket.execute({"ti": FakeTI()})
+    assert steps == EVERY_STEP[: EVERY_STEP.index("escalation_decision") + 1]
 
 
-def test_no_escalation_lets_c2_run(implement, agent, monkeypatch):
-    seen: list[str] = []
-    _decide(monkeypatch, "escalation_decision", Decision(action="continue"), seen)
-    assert implement.execute(CONTEXT) == {"status": "ok"}
-    assert seen == ["P-3"] and agent == [("before", Checkpoint.C2), ("run", Checkpoint.C2)]
+# ---- a checkpoint that stops the ticket ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("decision", "raised"),
+    [
+        (
+            Decision(action="skip", reason="P-3: carried_over: C1 not started: budget spent"),
+            AirflowSkipException,
+        ),
+        (Decision(action="fail", reason="P-3 timed out before C1"), AirflowFailException),
+    ],
+)
+def test_a_checkpoint_that_stops_the_ticket_stops_every_later_step(
+    ticket, steps, monkeypatch, decision, raised
+):
+    def before(gen, ticket_id, cp):
+        steps.append(f"before {cp.value}")
+        return decision if cp == Checkpoint.C1 else Decision(action="continue")
 
-
-def test_c1_asks_neither_check(monkeypatch, agent):
-    from nightshift_airflow.operators.ticket_steps import PlanOperator
-
-    plan = _ready(PlanOperator(task_id="c1_plan", ticket_id="P-3"), monkeypatch)
-    for step in ("dependency_decision", "escalation_decision"):
-        monkeypatch.setattr(ticket_steps.flow, step, lambda gen, ticket_id: pytest.fail("not C1's check"))
-    assert plan.execute(CONTEXT) == {"status": "ok"}
-    assert agent == [("before", Checkpoint.C1), ("run", Checkpoint.C1)]
+    monkeypatch.setattr(ticket_steps.flow, "before_checkpoint", before)
+    with pytest.raises(raised, match="C1"):
+        ticket.execute({"ti": FakeTI()})
+    assert steps == ["dependency_decision", "before C0", "run C0", "before C1"]

@@ -282,7 +282,7 @@ def _batch_run_in_db(run_id: str, batch_id: str, tickets: dict[str, int]) -> Non
         for ticket_id, index in tickets.items():
             session.execute(
                 insert(TaskInstance.__table__).values(
-                    task_id="ticket.draft_merge_request",
+                    task_id="ticket",
                     dag_id="nightshift_nightly_batch",
                     run_id=run_id,
                     map_index=index,
@@ -297,8 +297,8 @@ def test_task_log_links_and_the_run_tab_come_from_the_batchs_dag_run(review_site
     _batch_run_in_db(run_id, BATCH, {"P-1": 0, "P-2": 1, "P-3": 2})
     html = _get(review_site, PAGE, review_site.token).text
     base = f"/dags/nightshift_nightly_batch/runs/{run_id}/tasks"
-    assert f'<a href="{base}/ticket.c2_implement/mapped/1" target="_top">C2 log</a>' in html
-    assert f'href="{base}/ticket.c0_scope/mapped/0"' in html
+    assert f'<a href="{base}/ticket/mapped/1" target="_top">Generation log</a>' in html
+    assert f'href="{base}/ticket/mapped/0"' in html
     assert f'href="{base}/review_queue"' in html
     tab = _get(review_site, f"/nightshift/runs/nightshift_nightly_batch/{run_id}", review_site.token)
     assert tab.status_code == 303 and tab.headers["location"] == PAGE

@@ -10,9 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from nightshift.agents.contract import Checkpoint
 from nightshift.generation.flow import Decision
 from nightshift_airflow.operators import ticket_steps
-from nightshift_airflow.operators.ticket_steps import WAIT_IN_TASK_MAX_S, ScopeOperator
+from nightshift_airflow.operators.ticket_steps import WAIT_IN_TASK_MAX_S, TicketOperator
 
 
 class Deferred(Exception):
@@ -21,7 +22,7 @@ class Deferred(Exception):
 
 @pytest.fixture
 def scope(monkeypatch):
-    op = ScopeOperator(task_id="c0_scope", ticket_id="P-1")
+    op = TicketOperator(task_id="ticket", ticket_id="P-1")
     sleeps: list[float] = []
     monkeypatch.setattr(op, "_generation", lambda context: SimpleNamespace(batch_id="b"))
     monkeypatch.setattr(ticket_steps, "_poll", lambda gen, kind: 1.0)
@@ -54,7 +55,8 @@ def test_a_short_pause_is_waited_out_in_the_task_then_the_agent_runs(scope, monk
         ),
     )
     context = {"ti": SimpleNamespace(try_number=1)}
-    assert op.execute(context) == {"status": "ok"}  # no Deferred raised
+    decision = op._checkpoint(op._generation(context), Checkpoint.C0, context)  # no Deferred raised
+    assert decision.action == "continue" and decision.data == {"status": "ok"}
     assert len(ran) == 1 and ran[0].startswith("try1-")
     assert len(sleeps) == 2 and all(0 < s <= 1.0 for s in sleeps)  # one poll at a time
 

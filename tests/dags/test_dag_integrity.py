@@ -3,11 +3,12 @@ tags and retries, and parses quickly."""
 
 from __future__ import annotations
 
-import itertools
 import time
 from pathlib import Path
 
 import pytest
+
+from nightshift_airflow.priority import MANIFEST_ORDER
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,15 +47,15 @@ def test_tags_and_retries(dagbag):
 
 def test_shape_of_the_nightly_batch(dagbag):
     dag = dagbag.dags["nightshift_nightly_batch"]
-    # Four task instances a ticket: the dependency wait is C0's first step, the escalation check C2's.
-    ticket_steps = ["ticket.c0_scope", "ticket.c1_plan", "ticket.c2_implement", "ticket.draft_merge_request"]
-    assert sorted(t.task_id for t in dag.tasks if t.task_id.startswith("ticket.")) == sorted(ticket_steps)
-    for earlier, later in itertools.pairwise(ticket_steps):
-        assert later in dag.get_task(earlier).downstream_task_ids
-    assert dag.get_task("ticket.c0_scope").upstream_task_ids == {"start_generation"}
-    for step in ("ticket.c0_scope", "ticket.c1_plan", "ticket.c2_implement"):
-        assert dag.get_task(step).pool == "nightshift_agents"
-    assert dag.get_task("ticket.draft_merge_request").pool != "nightshift_agents"
+    # One task instance a ticket, mapped over start_generation's order: dependencies, C0, C1, escalation
+    # check, C2 and the MR run inside it (nightshift_airflow.operators.ticket_steps says why).
+    ticket = dag.get_task("ticket")
+    assert type(ticket).__name__ == "MappedOperator" and ticket.operator_class.__name__ == "TicketOperator"
+    assert not any(t.task_id.startswith("ticket.") for t in dag.tasks)
+    assert ticket.upstream_task_ids == {"start_generation"}
+    assert ticket.downstream_task_ids == {"finish_generation"}
+    assert ticket.pool == "nightshift_agents" and ticket.weight_rule == MANIFEST_ORDER
+    assert ticket.partial_kwargs["map_index_template"] == "{{ task.ticket_id }}"
     assert dag.get_task("finish_generation").trigger_rule == "all_done"
     assert set(dag.params.keys()) >= {"ticket_ids", "max_tickets", "dry_run", "wait_for_windows"}
 
@@ -73,5 +74,5 @@ def test_dag_writes_to_a_migrated_metadata_db(airflow_db, dagbag):
     sync_bag_to_db(dagbag, "dags-folder", None)
     stored = SerializedDagModel.get_dag("nightshift_nightly_batch")
     assert stored is not None
-    assert stored.get_task("ticket.c2_implement").pool == "nightshift_agents"
+    assert stored.get_task("ticket").pool == "nightshift_agents"
     assert DagVersion.get_latest_version("nightshift_nightly_batch") is not None

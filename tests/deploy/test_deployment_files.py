@@ -415,8 +415,8 @@ def test_init_migrates_fab_and_creates_the_admin_from_env(tmp_path: Path) -> Non
     assert flags["--password"] == password, "the password from the environment, as one argument"
     assert [c for c in airflow if c[:2] == ["users", "create"]] == [airflow[2]], "one admin"
     assert airflow[-1][:4] == ["pools", "set", "nightshift_agents", "3"]
-    # A deferred task holds no slot (c0_scope waits deferred for the ticket's dependencies, a checkpoint
-    # for a long rate-limit pause): the pool must not count deferred tasks.
+    # A deferred task holds no slot (a ticket task waits deferred for the ticket's dependencies and for
+    # a long rate-limit pause): the pool must not count deferred tasks.
     assert "--include-deferred" not in airflow[-1]
     # Idempotent on every `up`: `airflow users create` itself leaves an existing user as it is (exit 0);
     # tests/deploy/test_fab_review_page.py runs this script twice against a real Airflow.

@@ -49,6 +49,6 @@ def shared_demo_batch(demo_env: DemoEnvironment) -> dict[str, Any]:
     tis = stack.task_instances(run_id)
     order = stack.xcom(run_id, "start_generation")  # map index i is the i-th ticket of the manifest
     for item in tis:
-        if item["task_id"].startswith("ticket.") and item.get("map_index", -1) >= 0:
+        if item["task_id"] == "ticket" and item.get("map_index", -1) >= 0:
             item["ticket"] = order[item["map_index"]]
     return {"run_id": run_id, "state": state, "batch": demo_env.batch_dir(DEMO_BATCH), "tis": tis}

@@ -4,7 +4,8 @@ instance records which worker ran it.
 
 Checks that the agents pool holds across the workers (at most parallel_agents agent checkpoints at once,
 measured from the agent runs' own evidence) and that artifacts one worker wrote were read by the other
-(a step that succeeded on one worker after its ticket's previous step ran on the other).
+(a ticket that started after its dependency finished on the other worker, or gates that scored a
+commit the other worker's C2 pushed).
 
 Runs when the deployment extras are installed and PostgreSQL (127.0.0.1:5432, user postgres, trust auth)
 and Redis (127.0.0.1:6379) answer; starts an installed server that is not running; skips with the reason
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 import requests
 
+from nightshift import layout
 from nightshift.agents.evidence import agent_runs, peak_concurrency
 from nightshift_local.celery_stack import CeleryDeployment, missing_packages, start_servers
 from nightshift_local.demo import DemoEnvironment
@@ -32,11 +34,11 @@ PARALLEL_AGENTS = 2
 WORKERS = ("worker-a", "worker-b")
 BATCH = "2026-01-05-celery"
 CELERY_TICKETS = ["DEMO-1", "DEMO-2", "OPS-1", "CALC-1"]
-#: (writer, reader): the reader reads what the writer recorded in the batch's artifacts.
+#: (writer, reader) task instances, by (task id, ticket): the reader reads what the writer recorded in
+#: the batch's artifacts. DEMO-2 waits for DEMO-1's outcome; a ticket's gates read its C2 records.
 HANDOFFS = [
-    ("ticket.c0_scope", "ticket.c1_plan"),
-    ("ticket.c1_plan", "ticket.c2_implement"),  # C2 first runs the escalation check on C1's record
-    ("ticket.c2_implement", "ticket.draft_merge_request"),
+    (("ticket", "DEMO-1"), ("ticket", "DEMO-2")),
+    *((("ticket", t), ("gates.check", t)) for t in CELERY_TICKETS),
 ]
 
 
@@ -73,10 +75,10 @@ def batch(celery_env: DemoEnvironment) -> dict[str, Any]:
     run_id = stack.trigger({"wait_for_windows": False, "batch_id": BATCH, "ticket_ids": CELERY_TICKETS})
     state = _wait_for_run(stack, run_id, timeout=900)
     tis = stack.task_instances(run_id)
-    order = stack.xcom(run_id, "start_generation")
+    orders = {"ticket": stack.xcom(run_id, "start_generation"), "gates.check": stack.xcom(run_id, "gate_tickets")}
     for item in tis:
-        if item["task_id"].startswith("ticket.") and item.get("map_index", -1) >= 0:
-            item["ticket"] = order[item["map_index"]]
+        if item["task_id"] in orders and item.get("map_index", -1) >= 0:
+            item["ticket"] = orders[item["task_id"]][item["map_index"]]
     return {"state": state, "tis": tis, "dir": celery_env.batch_dir(BATCH)}
 
 
@@ -114,21 +116,23 @@ def test_the_agents_pool_holds_across_the_workers(batch):
 
 
 def test_artifacts_written_on_one_worker_are_read_on_the_other(batch):
-    by_step = {(t["task_id"], t.get("ticket")): t for t in batch["tis"]}
+    by_key = {(t["task_id"], t.get("ticket")): t for t in batch["tis"]}
     crossed = [
-        (ticket, writer, reader)
-        for (task_id, ticket), ti in by_step.items()
+        (writer, reader)
         for writer, reader in HANDOFFS
-        if task_id == writer
-        and ti["state"] == "success"
-        and (following := by_step.get((reader, ticket))) is not None
-        and following["state"] == "success"
-        and following["hostname"] != ti["hostname"]
+        if (first := by_key.get(writer)) is not None
+        and first["state"] == "success"
+        and (then := by_key.get(reader)) is not None
+        and then["state"] == "success"
+        and then["hostname"] != first["hostname"]
     ]
     print(f"\ncross-worker handoffs: {crossed}")
     assert crossed
-    # A C1 that ran on the other worker had C0's recorded result in its request (read from the artifacts).
-    for ticket, writer, reader in crossed:
-        if (writer, reader) == HANDOFFS[0]:
-            requests = sorted(Path(batch["dir"]).glob(f"tickets/{ticket}/runs/*C1*/request.json"))
-            assert requests and "C0" in json.loads(requests[-1].read_text())["previous"]
+    for writer, (task_id, ticket) in crossed:
+        if task_id == "gates.check":  # the gates scored the commit the other worker's C2 pushed
+            report = json.loads((Path(batch["dir"]) / layout.gate_report(ticket)).read_text())
+            push = json.loads((Path(batch["dir"]) / layout.push_record(ticket)).read_text())
+            assert report["head"] == push["sha"]
+        else:  # DEMO-2 started after DEMO-1's outcome, which the other worker wrote
+            outcome = json.loads((Path(batch["dir"]) / layout.outcome_record(writer[1])).read_text())
+            assert outcome["state"] == "completed"

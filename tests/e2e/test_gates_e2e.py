@@ -93,7 +93,7 @@ def test_each_mr_has_one_score_note_one_status_and_its_labels(batch, env):
         assert f"**Score: {report.score}/100** ({report.band()})" in note
         assert "### Checks" in note and "| check | result | points | reason |" in note  # the breakdown
         assert f"/nightshift/batches/{BATCH}#ticket-{ticket}" in note  # review page link
-        assert "/tasks/ticket.c2_implement/mapped/" in note  # task log links
+        assert "/tasks/ticket/mapped/" in note  # the ticket's generation log
         assert len(seen["statuses"]) == 1 and seen["statuses"][0]["target_url"].endswith(f"#ticket-{ticket}")
         assert [lb for lb in seen["labels"] if lb.startswith("nightshift-score::")] == [
             f"nightshift-score::{report.band()}"

@@ -136,8 +136,8 @@ def inject(ctx: GenerationContext, phase: Phase | None) -> None:
 def ticket_steps(
     ctx: GenerationContext, which: list[Step], attempt: str
 ) -> list[Callable[[], flow.Decision]]:
-    """The ticket's core steps in DAG order (dependencies, C0, C1, escalation check, C2, publish): the
-    dependency decision runs at the start of the c0_scope task, the escalation check at that of c2_implement."""
+    """The ticket's core steps in the order the ticket task runs them (dependencies, C0, C1, escalation
+    check, C2, publish: nightshift_airflow.operators.ticket_steps.TicketOperator)."""
     steps: list[Callable[[], flow.Decision]] = []
     for name in which:
         if name == "dependencies":

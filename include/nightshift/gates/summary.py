@@ -139,7 +139,7 @@ def render_summary(
     lines += guard.bullet_items(remaining[:20]) or ["- none reported by the agent"]
     lines.append("")
 
-    logs = " · ".join(_link(cp, links.task_logs.get(cp)) for cp in ("C0", "C1", "C2"))
+    logs = " · ".join(_link(label, url) for label, url in links.task_logs.items()) or "not available"
     lines += [
         "### Links",
         "",

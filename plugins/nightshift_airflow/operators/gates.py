@@ -8,11 +8,12 @@ from typing import Any
 from airflow.sdk.definitions.context import Context
 from airflow.sdk.exceptions import AirflowSkipException
 
+from nightshift_airflow.batch import TICKET_TASK_ID
 from nightshift_airflow.connections import NightshiftOperator
 from nightshift_airflow.links import MergeRequestLink
 
-#: The generation tasks whose logs the score note links to, by checkpoint.
-LOGGED_STEPS = {"C0": "ticket.c0_scope", "C1": "ticket.c1_plan", "C2": "ticket.c2_implement"}
+#: The generation task whose log (one group per step: C0, C1, C2, the MR) the score note links to.
+LOGGED_STEPS = {"Generation": TICKET_TASK_ID}
 
 
 def gate_context(context: Context, config: Any = None) -> tuple[Any, str]:

@@ -26,10 +26,11 @@ from nightshift.review.metrics import (
     weekly_trend,
 )
 from nightshift.review.queue import build_queue
+from nightshift_airflow.batch import TICKET_TASK_ID
 
 DAG_ID = "nightshift_nightly_batch"
-TICKET_TASKS = (("C0", "ticket.c0_scope"), ("C1", "ticket.c1_plan"), ("C2", "ticket.c2_implement"))
-MR_TASK = ("MR", "ticket.draft_merge_request")
+#: A ticket's generation log: one task instance, one log group per step (C0, C1, C2, the MR).
+TICKET_LOGS = (("Generation", TICKET_TASK_ID),)
 
 
 class BatchNotFound(LookupError):
@@ -119,7 +120,7 @@ def _run_and_map_indexes(batch_id: str) -> tuple[str | None, dict[str, int]]:
             select(TaskInstance).where(
                 TaskInstance.dag_id == DAG_ID,
                 TaskInstance.run_id == run_id,
-                TaskInstance.task_id == MR_TASK[1],
+                TaskInstance.task_id == TICKET_TASK_ID,
             )
         )
         return run_id, {ti.rendered_map_index: ti.map_index for ti in tis if ti.rendered_map_index}
@@ -152,7 +153,7 @@ def page_context(batch_id: str, airflow_base: str = "") -> dict[str, Any]:
             return []
         return [
             (label, task_log_url(airflow_base, DAG_ID, run_id, task, indexes[ticket_id]))
-            for label, task in (*TICKET_TASKS, MR_TASK)
+            for label, task in TICKET_LOGS
         ]
 
     review_log = task_log_url(airflow_base, DAG_ID, run_id, "review_queue") if run_id else None

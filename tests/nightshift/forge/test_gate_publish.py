@@ -31,7 +31,7 @@ STATUS_POST = r"/statuses/[0-9a-f]{40}$"
 LINKS = GateLinks(
     review_page="http://airflow.test/nightshift/batches/b#ticket-PROJ-1",
     ticket="http://tracker.test/PROJ-1",
-    task_logs={"C2": "http://airflow.test/dags/d/runs/r/tasks/ticket.c2_implement/mapped/0"},
+    task_logs={"Generation": "http://airflow.test/dags/d/runs/r/tasks/ticket/mapped/0"},
 )
 
 
@@ -168,7 +168,7 @@ def test_without_a_summary_the_note_shows_breakdown_flags_and_links():
     assert "| tests | passed | 40 | 40 |" in note and "| pipeline | not_run | - | - | no pipeline" in note
     assert "**lint** `x.py:2`: F401 unused" in note
     assert "[Review page](http://airflow.test/nightshift/batches/b#ticket-PROJ-1)" in note
-    assert "[C2](http://airflow.test/" in note and "[Ticket](http://tracker.test/PROJ-1)" in note
+    assert "[Generation](http://airflow.test/" in note and "[Ticket](http://tracker.test/PROJ-1)" in note
 
 
 def test_the_core_summary_is_the_note_with_quick_actions_defused():

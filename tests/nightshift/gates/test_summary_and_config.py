@@ -52,8 +52,8 @@ def test_summary_has_every_section_and_link() -> None:
     links = SummaryLinks(
         review_page="http://airflow.local/nightshift/batches/b1#ticket-PROJ-7",
         task_logs={
-            "C0": "http://airflow.local/dags/d/runs/r/tasks/c0",
-            "C2": "http://airflow.local/dags/d/runs/r/tasks/c2",
+            "Generation": "http://airflow.local/dags/d/runs/r/tasks/ticket",
+            "Gates": "javascript:alert(1)",
         },
     )
     text = render_summary(
@@ -77,8 +77,8 @@ def test_summary_has_every_section_and_link() -> None:
         "docs for sub",
         "[Review page](http://airflow.local/nightshift/batches/b1#ticket-PROJ-7)",
         "[Ticket](http://tracker.local/PROJ-7)",
-        "[C0](http://airflow.local/dags/d/runs/r/tasks/c0)",
-        "C1: (not available)",
+        "[Generation](http://airflow.local/dags/d/runs/r/tasks/ticket)",
+        "Gates: (not available)",  # not an http(s) link: shown as text
     ):
         assert needle in text, needle
 
