@@ -25,7 +25,7 @@ class RecordingProxy(LoopbackServer):
         proxy = self
 
         class Handler(JsonHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 proxy.seen.append(self.path)  # a proxied request names the whole URL
                 self.send_json(200, {"version": "17.0.0", "revision": "proxy"})
 

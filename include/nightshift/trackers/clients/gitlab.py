@@ -19,11 +19,10 @@ look for ~/.netrc: about a quarter of the client's CPU over the 10,000 requests 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
-
-import os
 
 import gitlab
 import requests
