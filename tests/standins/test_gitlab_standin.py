@@ -200,6 +200,10 @@ def test_issue_links_are_visible_from_both_sides(gl):
     a.links.create({"target_project_id": "group/app", "target_issue_iid": c.iid})
     assert sorted((i.iid, i.link_type) for i in a.links.list()) == [(b.iid, "blocks"), (c.iid, "relates_to")]
     assert [(i.iid, i.link_type) for i in b.links.list()] == [(a.iid, "is_blocked_by")]
+    # As on GitLab, blocking_issues_count counts the open issues an issue blocks, not its blockers.
+    assert [project.issues.get(i.iid).blocking_issues_count for i in (a, b)] == [1, 0]
+    project.issues.update(b.iid, {"state_event": "close"})
+    assert project.issues.get(a.iid).blocking_issues_count == 0
     with pytest.raises(gitlab.GitlabCreateError) as err:
         b.links.create({"target_project_id": project.id, "target_issue_iid": a.iid})
     assert err.value.response_code == 409

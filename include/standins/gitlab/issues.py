@@ -67,11 +67,12 @@ class IssueRoutes(GitLabBase):
             "web_url": f"{self.base_url}/{proj.path}/-/issues/{issue.iid}",
             "time_stats": self._time_stats(),
             "task_completion_status": {"count": len(tasks), "completed_count": done},
+            # GitLab's meaning: the open issues this issue blocks (not the ones blocking it).
             "blocking_issues_count": sum(
                 1
                 for link in self._links
-                if (link.target is issue and link.link_type == "blocks")
-                or (link.source is issue and link.link_type == "is_blocked_by")
+                if (link.source is issue and link.link_type == "blocks" and link.target.state == "opened")
+                or (link.target is issue and link.link_type == "is_blocked_by" and link.source.state == "opened")
             ),
             "has_tasks": bool(tasks),
             "task_status": f"{done} of {len(tasks)} checklist items completed",
