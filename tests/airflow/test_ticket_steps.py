@@ -27,7 +27,7 @@ def scope(monkeypatch):
     monkeypatch.setattr(op, "_generation", lambda context: SimpleNamespace(batch_id="b"))
     monkeypatch.setattr(ticket_steps, "_poll", lambda gen, kind: 1.0)
     monkeypatch.setattr(ticket_steps.time, "sleep", sleeps.append)
-    # The ticket's dependencies are done: C0 goes on to its own checks (tests/airflow/test_checkpoint_prechecks.py).
+    # The ticket's dependencies are done: C0 goes on to its own checks (tests/airflow/test_ticket_operator.py).
     monkeypatch.setattr(
         ticket_steps.flow, "dependency_decision", lambda gen, ticket_id: Decision(action="continue")
     )
