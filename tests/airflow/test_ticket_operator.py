@@ -7,6 +7,7 @@ merge request, in that order; a step that stops the ticket stops every later one
 
 from __future__ import annotations
 
+import datetime as dt
 from types import SimpleNamespace
 
 import pytest
@@ -126,9 +127,9 @@ def test_each_step_is_a_group_in_the_task_log(ticket, steps, monkeypatch):
 
 # ---- dependencies --------------------------------------------------------------------------------------
 def test_unfinished_dependencies_defer_to_the_trigger_with_the_ones_still_running(ticket, steps, monkeypatch):
-    _decide(
-        monkeypatch, "dependency_decision", Decision(action="wait", data={"waiting": ["P-1", "P-2"]}), steps
-    )
+    night_end = dt.datetime(2026, 1, 6, 6, tzinfo=dt.UTC)
+    waiting = Decision(action="wait", data={"waiting": ["P-1", "P-2"]}, until=night_end)
+    _decide(monkeypatch, "dependency_decision", waiting, steps)
     with pytest.raises(Deferred) as deferred:
         ticket.execute({"ti": FakeTI()})
     kwargs = deferred.value.args[0]
@@ -137,6 +138,7 @@ def test_unfinished_dependencies_defer_to_the_trigger_with_the_ones_still_runnin
     _, fields = trigger.serialize()
     assert fields["batch_id"] == "2026-01-05-overnight" and fields["ticket_id"] == "P-3"
     assert fields["dependencies"] == ["P-1", "P-2"] and fields["poll_seconds"] == 7.0
+    assert fields["not_after"] == night_end.isoformat()  # the trigger gives up at the end of the night
     assert kwargs["method_name"] == "resume_after_dependencies"
     # Waiting starts nothing: no checkpoint checks (the ticket's timeout clock), no agent.
     assert steps == ["dependency_decision"]

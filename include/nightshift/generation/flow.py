@@ -226,7 +226,16 @@ def dependency_decision(ctx: GenerationContext, ticket_id: str) -> Decision:
         return Decision(action="skip", reason=f"{ticket_id} skipped and carried over: {outcome.reason}")
     if len(outcomes) < len(deps):
         waiting = sorted(set(deps) - set(outcomes))
-        return Decision(action="wait", reason="waiting on " + ", ".join(waiting), data={"waiting": waiting})
+        if ctx.window_end is not None and ctx.clock() >= ctx.window_end:
+            # A dependency without an outcome at the end of the night (its task failed without one, or is
+            # still running): waiting longer would hold the run open into the next night.
+            return _carry_over_for_window(ctx, ticket_id, "dependency " + ", ".join(waiting) + " unfinished")
+        return Decision(
+            action="wait",
+            reason="waiting on " + ", ".join(waiting),
+            data={"waiting": waiting},
+            until=ctx.window_end,  # the trigger gives up then, and this decision carries the ticket over
+        )
     return CONTINUE
 
 

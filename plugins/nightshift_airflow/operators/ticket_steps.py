@@ -3,8 +3,9 @@ order, each a decision of nightshift.generation.flow turned into Airflow's terms
 defer).
 
 1. Dependencies (`flow.dependency_decision`): while one is unfinished the task defers to the
-   dependency trigger, holding no worker and no pool slot (the pool does not count deferred tasks);
-   if one did not complete, the ticket is skipped with the reason and carried over.
+   dependency trigger, holding no worker and no pool slot (the pool does not count deferred tasks),
+   until the end of the night at the latest; if one did not complete, or still had no outcome when the
+   night ended, the ticket is skipped with the reason and carried over.
 2. C0 scope and C1 plan: `flow.before_checkpoint`, then `flow.run_checkpoint` (the agent, in the
    sandbox). A short rate-limit pause is waited out in the task, a long one defers.
 3. The escalation check (`flow.escalation_decision`): a ticket a human must decide joins the morning
@@ -148,6 +149,7 @@ class TicketOperator(NightshiftOperator):
                     self.ticket_id,
                     decision.data.get("waiting", []),
                     poll_seconds=_poll(gen, "dependency"),
+                    not_after=decision.until.isoformat() if decision.until else None,
                 ),
                 method_name="resume_after_dependencies",
             )

@@ -170,3 +170,32 @@ def test_a_batch_whose_agents_run_past_the_window_carries_the_rest_over(tmp_path
     # Checkpoints start every 50 min from 18:00; the 14th at 04:50; the 15th (05:40, 1 h timeout) would
     # end after 06:00, so it and everything after carry over: 7 tickets through C1, 3 carried over.
     assert len(agent.started) == 14 and len(ran_both) == 7 and carried == ["N-10", "N-8", "N-9"]
+
+
+def test_a_dependent_waits_until_the_end_of_the_night_at_most(tmp_path):
+    """A dependency with no outcome (its task failed without one, or still runs) holds its dependent
+    until the gates window, no longer: then the dependent is carried over, naming the dependency."""
+    clock = Clock(START)
+    ctx = night(tmp_path, clock, SlowAgent(clock, dt.timedelta(minutes=5)), ["N-1"])
+    text = MANIFEST + (
+        '  - {id: "N-1", priority: high, complexity: small, repository: "g/app"}\n'
+        '  - {id: "N-2", priority: high, complexity: small, repository: "g/app", dependencies: ["N-1"]}\n'
+    )
+    ctx.manifest = parse_manifest(text)
+
+    waiting = flow.dependency_decision(ctx, "N-2")
+    assert (waiting.action, waiting.data["waiting"], waiting.until) == ("wait", ["N-1"], WINDOW)
+
+    clock.now = WINDOW
+    decision = flow.dependency_decision(ctx, "N-2")
+    assert decision.action == "skip"
+    outcome = ctx.state.outcome("N-2")
+    assert outcome.state == TicketState.CARRIED_OVER
+    assert "dependency N-1 unfinished before the gates window at 2026-01-06 06:00Z" in outcome.reason
+    # A manual run without windows has no end: it waits for the dependency, however long.
+    clock.now = WINDOW + dt.timedelta(hours=3)
+    free = night(
+        tmp_path / "manual", clock, SlowAgent(clock, dt.timedelta(minutes=5)), ["N-1"], window_end=None
+    )
+    free.manifest = ctx.manifest
+    assert flow.dependency_decision(free, "N-2").until is None
