@@ -72,7 +72,9 @@ class IssueRoutes(GitLabBase):
                 1
                 for link in self._links
                 if (link.source is issue and link.link_type == "blocks" and link.target.state == "opened")
-                or (link.target is issue and link.link_type == "is_blocked_by" and link.source.state == "opened")
+                or (
+                    link.target is issue and link.link_type == "is_blocked_by" and link.source.state == "opened"
+                )
             ),
             "has_tasks": bool(tasks),
             "task_status": f"{done} of {len(tasks)} checklist items completed",
