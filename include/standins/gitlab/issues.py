@@ -68,14 +68,7 @@ class IssueRoutes(GitLabBase):
             "time_stats": self._time_stats(),
             "task_completion_status": {"count": len(tasks), "completed_count": done},
             # GitLab's meaning: the open issues this issue blocks (not the ones blocking it).
-            "blocking_issues_count": sum(
-                1
-                for link in self._links
-                if (link.source is issue and link.link_type == "blocks" and link.target.state == "opened")
-                or (
-                    link.target is issue and link.link_type == "is_blocked_by" and link.source.state == "opened"
-                )
-            ),
+            "blocking_issues_count": sum(1 for link in self._links if self._blocks_open(link, issue)),
             "has_tasks": bool(tasks),
             "task_status": f"{done} of {len(tasks)} checklist items completed",
             "_links": {
@@ -92,6 +85,15 @@ class IssueRoutes(GitLabBase):
             "imported_from": "none",
             "service_desk_reply_to": None,
         }
+
+    @staticmethod
+    def _blocks_open(link: IssueLink, issue: Issue) -> bool:
+        """Whether `link` says `issue` blocks an open issue (what GitLab's blocking_issues_count counts)."""
+        if link.source is issue and link.link_type == "blocks":
+            return link.target.state == "opened"
+        if link.target is issue and link.link_type == "is_blocked_by":
+            return link.source.state == "opened"
+        return False
 
     def _related_json(self, link: IssueLink, other: Issue, link_type: str) -> dict[str, Any]:
         data = self._issue_json(other)
