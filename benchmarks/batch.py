@@ -49,6 +49,7 @@ import requests
 from benchmarks._harness import Case, Result, Settings, check
 from benchmarks.cpu import CpuSampler
 from nightshift.agents.evidence import agent_runs
+from nightshift.config import DAG_ID, TICKET_TASK_ID
 
 TARGET_20X3 = 1.10
 TARGET_200X10 = 1.25
@@ -153,7 +154,7 @@ class Bench:
         self.behaviours = root / "behaviours"
         self.behaviours.mkdir(parents=True)
         self.env = DemoEnvironment(root / "env", agents, self._overrides(root / "none", agents, 1))
-        self.env.stack.parallelism = agents + 4  # pool tasks plus the steps outside the pool
+        self.env.stack.parallelism = agents + 4  # the ticket tasks plus the batch-level tasks beside them
         self.db_kind = "SQLite"
         if db_url:  # the deployment's metadata DB (docker-compose.yaml) instead of the embedded SQLite
             self.env.stack.extra_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = db_url
@@ -190,7 +191,7 @@ class Bench:
             if dead:
                 raise RuntimeError(f"airflow {', '.join(dead)} exited: {_last_error(stack.home, dead[0])}")
             try:  # a busy api-server may answer slowly: a missed poll is not a failed night
-                finish = stack.api("GET", f"/dags/{_dag()}/dagRuns/{run_id}/taskInstances/finish_generation")
+                finish = stack.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/finish_generation")
                 state = stack.run_state(run_id)
             except (RuntimeError, OSError, requests.RequestException):
                 continue
@@ -205,7 +206,7 @@ class Bench:
                 )
         tis = _retry(lambda: stack.task_instances(run_id))
         # The gates and review stages are not part of the night's makespan: end the run here.
-        _retry(lambda: stack.api("PATCH", f"/dags/{_dag()}/dagRuns/{run_id}", json={"state": "success"}))
+        _retry(lambda: stack.api("PATCH", f"/dags/{DAG_ID}/dagRuns/{run_id}", json={"state": "success"}))
         return {"run_id": run_id, "tis": tis, "batch": self.env.batch_dir(batch_id)}
 
 
@@ -239,19 +240,13 @@ def _trigger(stack: Any, batch_id: str) -> str:
             return str(stack.trigger(conf, run_id=batch_id))
         except (OSError, requests.RequestException, RuntimeError):
             try:
-                stack.api("GET", f"/dags/{_dag()}/dagRuns/{batch_id}")
+                stack.api("GET", f"/dags/{DAG_ID}/dagRuns/{batch_id}")
                 return batch_id
             except (OSError, requests.RequestException, RuntimeError):
                 if attempt == 4:
                     raise
                 time.sleep(3)
     raise AssertionError("unreachable")
-
-
-def _dag() -> str:
-    from nightshift_local.stack import DAG_ID
-
-    return DAG_ID
 
 
 def measure_night(bench: Bench, night: Night) -> dict[str, Any]:
@@ -262,7 +257,7 @@ def measure_night(bench: Bench, night: Night) -> dict[str, Any]:
         out = bench.run_batch(folder, len(ids), night.agents, f"2026-01-05-bench-{night.name}", timeout)
     tis = out["tis"]
     start = next(_ts(t["end_date"]) for t in tis if t["task_id"] == "start_generation")
-    ticket_tis = [t for t in tis if t["task_id"] == TICKET_TASK]
+    ticket_tis = [t for t in tis if t["task_id"] == TICKET_TASK_ID]
     ends = [_ts(t["end_date"]) for t in ticket_tis if t.get("end_date")]
     states: dict[str, int] = {}
     for t in ticket_tis:
@@ -272,7 +267,7 @@ def measure_night(bench: Bench, night: Night) -> dict[str, Any]:
     runs = agent_runs(out["batch"])
     inside = sum(r.seconds for r in runs)
     retries = sum(1 for t in ticket_tis if (t.get("try_number") or 1) > 1)
-    split = overhead_split(ticket_tis, runs, night, makespan)
+    split = overhead_split(ticket_tis, inside, night, makespan)
     return {
         **split,
         "makespan_s": makespan,
@@ -288,25 +283,20 @@ def measure_night(bench: Bench, night: Night) -> dict[str, Any]:
     }
 
 
-#: The DAG's per-ticket task: one instance runs a ticket's C0, C1, C2 and its merge request.
-TICKET_TASK = "ticket"
-
-
 def overhead_split(
-    ticket_tis: list[dict[str, Any]], runs: list[Any], night: Night, makespan: float
+    ticket_tis: list[dict[str, Any]], inside: float, night: Night, makespan: float
 ) -> dict[str, float]:
     """Where overhead_s_per_ticket goes, per ticket: agent-slot time with no ticket task running
     (`idle_slot_s`: scheduling and task start-up, dependency hand-offs, the tail when the last tickets
-    cannot fill every agent), and time inside ticket tasks but outside the agent processes
-    (`in_task_s`: task runner start, the flow and its checks, the sandbox starts, git, the merge
-    request, recording). Also the mean wait from queued to running of the ticket tasks.
+    cannot fill every agent), and time inside ticket tasks but outside the agent processes (`inside`
+    seconds in all; `in_task_s`: task runner start, the flow and its checks, the sandbox starts, git,
+    the merge request, recording). Also the mean wait from queued to running of the ticket tasks.
 
     A ticket task that deferred (waiting for the ticket's dependencies, a long rate-limit pause) keeps
     its first start_date, but held no slot while deferred: it counts from its last queueing
     (`queued_when`, set again when the trigger fires)."""
     done = [t for t in ticket_tis if t.get("start_date") and t.get("end_date")]
     in_tasks = sum((_ts(t["end_date"]) - _held_from(t)).total_seconds() for t in done)
-    inside = sum(r.seconds for r in runs)
     queued = [
         (_ts(t["start_date"]) - _ts(t["queued_when"])).total_seconds()
         for t in done
@@ -320,7 +310,7 @@ def overhead_split(
 
 
 def _held_from(ti: dict[str, Any]) -> dt.datetime:
-    """When a checkpoint task last took its slot: its start, or its last queueing after a deferral."""
+    """When a ticket task last took its slot: its start, or its last queueing after a deferral."""
     start = _ts(ti["start_date"])
     queued = _ts(ti["queued_when"]) if ti.get("queued_when") else start
     return max(start, queued)
@@ -339,7 +329,7 @@ def measure_rate_limit(bench: Bench, reset_s: int = 8) -> dict[str, Any]:
     runs = agent_runs(out["batch"])
     after = [r.launched for r in runs if r.launched is not None and r.launched >= reset]
     check(bool(after), "no agent run after the pause")
-    ticket = next(t for t in out["tis"] if t["task_id"] == TICKET_TASK)
+    ticket = next(t for t in out["tis"] if t["task_id"] == TICKET_TASK_ID)
     return {
         "resume_s": (min(after) - reset).total_seconds(),
         "try_number": ticket.get("try_number"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,8 +114,6 @@ class CpuSampler:
         self._baseline: dict[int, float] = {}
 
     def __enter__(self) -> CpuSampler:
-        import time
-
         self.sample()
         self._baseline = self._exclusive()  # the span starts now: earlier CPU is not the night's
         self._started = time.monotonic()
@@ -169,8 +168,6 @@ class CpuSampler:
         }
 
     def split(self) -> CpuSplit:
-        import time
-
         roles: dict[int, str] = {}
 
         def role(pid: int) -> str:

@@ -29,8 +29,7 @@ import os
 
 from airflow.sdk import Param, dag, task_group
 
-from nightshift.config import AGENTS_POOL  # the pool's one name; its slots are batch.parallel_agents
-from nightshift_airflow.batch import TICKET_TASK_ID
+from nightshift.config import AGENTS_POOL, DAG_ID, TICKET_TASK_ID  # the pool's slots: batch.parallel_agents
 from nightshift_airflow.deadlines import night_deadlines
 from nightshift_airflow.operators.batch import (
     FinishGenerationOperator,
@@ -62,7 +61,7 @@ TICKET_TASK = {
 
 
 @dag(
-    dag_id="nightshift_nightly_batch",
+    dag_id=DAG_ID,
     # The demo and end-to-end tests trigger runs by hand; they switch the 17:00 timetable off so that
     # unpausing does not also start the most recent missed slot.
     schedule=None if os.environ.get("NIGHTSHIFT_DISABLE_SCHEDULE") else INTAKE_TIMETABLE,

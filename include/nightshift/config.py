@@ -35,6 +35,10 @@ DEFAULT_CONFIG = default_path("nightshift.yaml")
 #: here; its slots are `batch.parallel_agents` (`agents_pool`), set by `airflow pools set $(python -m
 #: nightshift config pool)` in compose's init service and by `make up`: one source of truth.
 AGENTS_POOL = "nightshift_agents"
+#: The batch DAG's id, and its mapped task that runs one ticket (one instance per ticket, labelled by its
+#: id), named once for the DAG file, the grid policy, the review page, the local stack and the bench.
+DAG_ID = "nightshift_nightly_batch"
+TICKET_TASK_ID = "ticket"
 
 
 def _home() -> Path:

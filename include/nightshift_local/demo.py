@@ -21,6 +21,7 @@ import yaml
 
 from nightshift import layout
 from nightshift.artifacts import write_text_atomic
+from nightshift.config import TICKET_TASK_ID
 from nightshift.review.links import review_page_url
 from nightshift_local.stack import REPO, AirflowStack
 
@@ -136,8 +137,6 @@ def demo_config(root: Path, parallel_agents: int) -> dict[str, Any]:
     }
 
 
-#: The DAG's per-ticket task (nightshift_airflow.batch.TICKET_TASK_ID: one mapped instance per ticket).
-TICKET_TASK = "ticket"
 ACTIVE = ("running", "deferred", "queued", "scheduled", "up_for_retry", "up_for_reschedule")
 
 
@@ -147,13 +146,13 @@ def progress_line(tis: list[dict[str, Any]], ticket_ids: list[str] | None = None
     stage = ", ".join(
         f"{ti['task_id']}:{ti['state']}"
         for ti in tis
-        if ti["task_id"] != TICKET_TASK and ti.get("state") in ACTIVE
+        if ti["task_id"] != TICKET_TASK_ID and ti.get("state") in ACTIVE
     )
     names: dict[int, str] = dict(enumerate(ticket_ids or []))
     states: dict[int, str] = {}
     for ti in tis:
         index = ti.get("map_index", -1)
-        if ti["task_id"] != TICKET_TASK or index < 0:
+        if ti["task_id"] != TICKET_TASK_ID or index < 0:
             continue
         if ti.get("rendered_map_index") and index not in names:
             names[index] = ti["rendered_map_index"]

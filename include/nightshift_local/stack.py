@@ -25,10 +25,9 @@ from typing import Any
 
 import requests
 
-from nightshift.config import AGENTS_POOL
+from nightshift.config import AGENTS_POOL, DAG_ID
 
 REPO = Path(__file__).resolve().parents[2]
-DAG_ID = "nightshift_nightly_batch"
 
 
 def _parent_death_signal() -> Callable[[], None] | None:

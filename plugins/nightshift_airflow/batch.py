@@ -8,10 +8,7 @@ from airflow.sdk.definitions.context import Context
 
 from nightshift.models import batch_id_for_run
 
-__all__ = ["TICKET_TASK_ID", "batch_id_for_run", "batch_id_from_context", "batch_id_of_run"]
-
-#: The mapped task that runs one ticket's generation (one instance per ticket, labelled by its id).
-TICKET_TASK_ID = "ticket"
+__all__ = ["batch_id_for_run", "batch_id_from_context", "batch_id_of_run"]
 
 
 def batch_id_of_run(run_id: str, run_type: object, when: dt.datetime, chosen: object = None) -> str:

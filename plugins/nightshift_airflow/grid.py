@@ -21,12 +21,13 @@ from typing import Any
 
 from airflow.policies import hookimpl
 
+from nightshift.config import DAG_ID, TICKET_TASK_ID
+
 log = logging.getLogger(__name__)
 
-DAG_ID = "nightshift_nightly_batch"
 #: The batch DAG's mapped `ticket` task and `gates` group -> the task whose return value (ticket ids)
 #: they expand over.
-EXPANDED_FROM = {"ticket": "start_generation", "gates": "gate_tickets"}
+EXPANDED_FROM = {TICKET_TASK_ID: "start_generation", "gates": "gate_tickets"}
 _MAX_LABEL = 250  # the rendered_map_index column
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk.definitions.context import Context
 from airflow.sdk.exceptions import AirflowSkipException
 
-from nightshift_airflow.batch import TICKET_TASK_ID
+from nightshift.config import TICKET_TASK_ID
 from nightshift_airflow.connections import NightshiftOperator
 from nightshift_airflow.links import MergeRequestLink
 

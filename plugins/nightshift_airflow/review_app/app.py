@@ -27,9 +27,9 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from nightshift.config import DAG_ID
 from nightshift.review.links import REVIEW_PREFIX
 
-DAG_ID = "nightshift_nightly_batch"
 TEMPLATES = Path(__file__).with_name("templates")
 
 _env = jinja2.Environment(

