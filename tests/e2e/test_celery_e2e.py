@@ -4,8 +4,9 @@ instance records which worker ran it.
 
 Checks that the agents pool holds across the workers (at most parallel_agents agent checkpoints at once,
 measured from the agent runs' own evidence) and that artifacts one worker wrote were read by the other
-(a ticket that started after its dependency finished on the other worker, or gates that scored a
-commit the other worker's C2 pushed).
+(a ticket that started after its dependency finished on the other worker, a batch closed over outcomes
+the other worker wrote, gates that scored a commit the other worker's C2 pushed, a dashboard showing
+scores the other worker's gates gave).
 
 Runs when the deployment extras are installed and PostgreSQL (127.0.0.1:5432, user postgres, trust auth)
 and Redis (127.0.0.1:6379) answer; starts an installed server that is not running; skips with the reason
@@ -15,6 +16,7 @@ otherwise. Its database and Redis db are private and removed afterwards.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from nightshift import layout
 from nightshift.agents.evidence import agent_runs, peak_concurrency
@@ -34,11 +37,14 @@ PARALLEL_AGENTS = 2
 WORKERS = ("worker-a", "worker-b")
 BATCH = "2026-01-05-celery"
 CELERY_TICKETS = ["DEMO-1", "DEMO-2", "OPS-1", "CALC-1"]
-#: (writer, reader) task instances, by (task id, ticket): the reader reads what the writer recorded in
-#: the batch's artifacts. DEMO-2 waits for DEMO-1's outcome; a ticket's gates read its C2 records.
+#: (writer, reader) task instances, by (task id, ticket or None): the reader reads what the writer
+#: recorded in the batch's artifacts. Which worker runs what is Celery's choice, so there are enough pairs
+#: that at least one crosses workers (all of them landing on one worker: about 1 night in 500).
 HANDOFFS = [
-    (("ticket", "DEMO-1"), ("ticket", "DEMO-2")),
-    *((("ticket", t), ("gates.check", t)) for t in CELERY_TICKETS),
+    (("ticket", "DEMO-1"), ("ticket", "DEMO-2")),  # DEMO-2 waits for DEMO-1's outcome
+    *((("ticket", t), ("finish_generation", None)) for t in CELERY_TICKETS),  # the outcomes, into the manifest
+    *((("ticket", t), ("gates.check", t)) for t in CELERY_TICKETS),  # the gates score C2's pushed commit
+    *((("gates.check", t), ("review_queue", None)) for t in CELERY_TICKETS),  # the scores, on the dashboard
 ]
 
 
@@ -128,11 +134,20 @@ def test_artifacts_written_on_one_worker_are_read_on_the_other(batch):
     ]
     print(f"\ncross-worker handoffs: {crossed}")
     assert crossed
-    for writer, (task_id, ticket) in crossed:
+    folder = Path(batch["dir"])
+    for (_, written), (task_id, _) in crossed:
         if task_id == "gates.check":  # the gates scored the commit the other worker's C2 pushed
-            report = json.loads((Path(batch["dir"]) / layout.gate_report(ticket)).read_text())
-            push = json.loads((Path(batch["dir"]) / layout.push_record(ticket)).read_text())
+            report = json.loads((folder / layout.gate_report(written)).read_text())
+            push = json.loads((folder / layout.push_record(written)).read_text())
             assert report["head"] == push["sha"]
+        elif task_id == "review_queue":  # the dashboard shows the score the other worker's gates gave
+            report = json.loads((folder / layout.gate_report(written)).read_text())
+            dashboard = (folder / layout.REVIEW_DASHBOARD).read_text()
+            assert re.search(rf"{written}: .*\[Score: {report['score']}\]", dashboard)
+        elif task_id == "finish_generation":  # the batch was closed over the outcome the other worker wrote
+            outcome = json.loads((folder / layout.outcome_record(written)).read_text())
+            manifest = yaml.safe_load((folder / layout.MANIFEST).read_text())
+            assert outcome["state"] in ("completed", "partial") and manifest["status"] == "completed"
         else:  # DEMO-2 started after DEMO-1's outcome, which the other worker wrote
-            outcome = json.loads((Path(batch["dir"]) / layout.outcome_record(writer[1])).read_text())
+            outcome = json.loads((folder / layout.outcome_record(written)).read_text())
             assert outcome["state"] == "completed"
